@@ -1,0 +1,1 @@
+"""Curvecast server: HTTP API, storage and job dispatch. Knows no curve maths."""

@@ -1,0 +1,55 @@
+"""create_app(settings, dispatcher): routers, the static dashboard, error handlers."""
+
+from importlib import resources
+from importlib.metadata import version
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from backend.db import get_engine
+from backend.errors import install_error_handlers
+from backend.forecasts.routes import router as forecasts_router
+from backend.jobs import Dispatcher
+from backend.metrics.routes import router as metrics_router
+from backend.runs.routes import router as runs_router
+from backend.settings import Settings
+
+FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
+
+
+def create_app(settings: Settings, dispatcher: Dispatcher) -> FastAPI:
+    app = FastAPI(
+        title="Curvecast",
+        version=version("curvecast"),
+        description="Experiment tracking that forecasts: see API.md for the v1 contract.",
+    )
+    app.state.settings = settings
+    app.state.dispatcher = dispatcher
+    install_error_handlers(app)
+
+    @app.get("/api/v1/health", tags=["health"])
+    def health() -> dict:
+        with get_engine(settings.database_url).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {
+            "status": "ok",
+            "version": app.version,
+            "database": get_engine(settings.database_url).dialect.name,
+            "jobs": "in-process" if settings.is_embedded else "celery",
+        }
+
+    for router in (runs_router, metrics_router, forecasts_router):
+        app.include_router(router)
+
+    plotly_js = resources.files("plotly") / "package_data" / "plotly.min.js"
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly() -> FileResponse:
+        return FileResponse(str(plotly_js), media_type="text/javascript")
+
+    if FRONTEND.is_dir():
+        app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="dashboard")
+    return app

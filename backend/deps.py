@@ -1,0 +1,49 @@
+"""Annotated dependencies: the request's session, settings, dispatcher and caller."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from backend.db import get_sessionmaker
+from backend.errors import Unauthorized
+from backend.jobs import Dispatcher
+from backend.runs.service import Principal, principal_for_key
+from backend.settings import Settings
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _dispatcher(request: Request) -> Dispatcher:
+    return request.app.state.dispatcher
+
+
+def _session(request: Request) -> Iterator[Session]:
+    """A session per request; the route commits, anything left uncommitted is rolled back."""
+    session = get_sessionmaker(request.app.state.settings.database_url)()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+SessionDep = Annotated[Session, Depends(_session)]
+DispatcherDep = Annotated[Dispatcher, Depends(_dispatcher)]
+
+
+def _principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'", "authorization")
+    principal = principal_for_key(session, key.strip(), settings.admin_key)
+    if principal is None:
+        raise Unauthorized("unknown API key", "authorization")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]

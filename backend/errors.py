@@ -1,0 +1,85 @@
+"""One error type per HTTP status and one handler: every 4xx body names the field and why.
+
+Body shape: {"error": {"status": 422, "field": "rows[3].step", "message": "..."}}.
+5xx bodies never carry internals; the traceback goes to the log.
+"""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("curvecast.api")
+
+
+class ApiError(Exception):
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+class Unprocessable(ApiError):
+    status = 422
+
+
+def _body(status: int, message: str, field: str | None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        {"error": {"status": status, "field": field, "message": message}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _loc_to_field(loc: tuple) -> str:
+    """('body', 'rows', 3, 'step') -> 'rows[3].step'; query/path params keep their name."""
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_req: Request, exc: ApiError) -> JSONResponse:
+        return _body(exc.status, exc.message, exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        return _body(422, first.get("msg", "invalid"), _loc_to_field(tuple(first.get("loc", ()))))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _body(exc.status_code, str(exc.detail), None)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", req.method, req.url.path, exc_info=exc)
+        return _body(500, "internal error; the request changed nothing", None)

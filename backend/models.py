@@ -1,0 +1,175 @@
+"""All ORM tables. The schema itself is made only by the Alembic migrations in migrations/."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Double,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite's INTEGER PRIMARY KEY autoincrements only when spelled exactly INTEGER.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps in UTC on every backend: SQLite keeps no zone, so it is put back on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType}
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApiKey(Base):
+    """A project-scoped key; only its SHA-256 is stored (keys are 128-bit random)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(256))
+    group: Mapped[str | None] = mapped_column("group_name", String(256), index=True)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    total_steps: Mapped[int | None] = mapped_column(BigInteger)
+    lr_schedule: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    params: Mapped[float | None] = mapped_column(Double)
+    tokens_per_step: Mapped[float | None] = mapped_column(Double)
+    tokens: Mapped[float | None] = mapped_column(Double)
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow
+    )
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    should_stop: Mapped[bool] = mapped_column(Boolean, default=False)
+    stop_reason: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
+class Series(Base):
+    """One metric of one run, with the summary that lists and tables read instead of points."""
+
+    __tablename__ = "series"
+    __table_args__ = (UniqueConstraint("run_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(256))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    nonfinite_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_step: Mapped[int | None] = mapped_column(BigInteger)
+    first_value: Mapped[float | None] = mapped_column(Double)
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    last_value: Mapped[float | None] = mapped_column(Double)
+    min_value: Mapped[float | None] = mapped_column(Double)
+    max_value: Mapped[float | None] = mapped_column(Double)
+    # Set when new points arrive and no forecast job is known to be pending (debounce).
+    forecast_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Point(Base):
+    """A metric value at a step. (series, step) is the identity that makes retries no-ops."""
+
+    __tablename__ = "points"
+
+    series_id: Mapped[int] = mapped_column(
+        ForeignKey("series.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # NULL only on SQLite, which cannot store NaN: read back as NaN.
+    value: Mapped[float | None] = mapped_column(Double)
+    wall_time: Mapped[float | None] = mapped_column(Double)
+
+
+class PointBlock(Base):
+    """Min/max roll-up of a series over aligned step blocks, at a few block sizes.
+
+    Reads of long series merge these instead of scanning every point, and since each block
+    keeps where its extremes are, a one-step spike survives any downsampling.
+    """
+
+    __tablename__ = "point_blocks"
+
+    series_id: Mapped[int] = mapped_column(
+        ForeignKey("series.id", ondelete="CASCADE"), primary_key=True
+    )
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    block: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+    min_step: Mapped[int | None] = mapped_column(BigInteger)
+    min_value: Mapped[float | None] = mapped_column(Double)
+    max_step: Mapped[int | None] = mapped_column(BigInteger)
+    max_value: Mapped[float | None] = mapped_column(Double)
+    nonfinite_step: Mapped[int | None] = mapped_column(BigInteger)
+    nonfinite_value: Mapped[float | None] = mapped_column(Double)
+
+
+class Forecast(Base):
+    """The latest forecast of one series (one row per run and key, replaced on each fit)."""
+
+    __tablename__ = "forecasts"
+    __table_args__ = (UniqueConstraint("run_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(512), default="")
+    model: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prior: Mapped[str | None] = mapped_column(String(512))
+    fitted_upto_step: Mapped[int | None] = mapped_column(BigInteger)
+    target_step: Mapped[int | None] = mapped_column(BigInteger)
+    level: Mapped[float] = mapped_column(Double, default=0.9)
+    final_mean: Mapped[float | None] = mapped_column(Double)
+    final_lower: Mapped[float | None] = mapped_column(Double)
+    final_upper: Mapped[float | None] = mapped_column(Double)
+    curve: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    p_underperform: Mapped[float | None] = mapped_column(Double)
+    should_stop: Mapped[bool] = mapped_column(Boolean, default=False)
+    fitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,125 @@
+"""Request and response bodies of the runs API (pydantic v2, the contract of API.md)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Non-finite floats leave as the strings "NaN" / "Infinity" / "-Infinity" (API.md).
+OUT = ConfigDict(ser_json_inf_nan="strings", from_attributes=True)
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$"
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project: str = Field(pattern=NAME)
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    group: str | None = Field(default=None, max_length=256)
+    tags: list[str] = Field(default_factory=list, max_length=64)
+    config: dict[str, Any] = Field(default_factory=dict)
+    total_steps: int | None = Field(default=None, gt=0, lt=2**62)
+    lr_schedule: dict[str, Any] | None = None
+    params: float | None = Field(default=None, gt=0)
+    tokens_per_step: float | None = Field(default=None, gt=0)
+    tokens: float | None = Field(default=None, gt=0)
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._\-]{1,64}$")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not 0 < len(tag) <= 64:
+                raise ValueError("each tag must be 1 to 64 characters")
+        return tags
+
+
+class RunUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["running", "finished", "failed", "killed"]
+
+
+class RunOut(BaseModel):
+    model_config = OUT
+
+    id: str
+    project: str
+    name: str
+    group: str | None
+    tags: list[str]
+    config: dict[str, Any]
+    status: str
+    total_steps: int | None
+    lr_schedule: dict[str, Any] | None
+    params: float | None
+    tokens_per_step: float | None
+    tokens: float | None
+    created_at: datetime
+    updated_at: datetime
+    last_seen: datetime
+    last_step: int | None
+    should_stop: bool
+    stop_reason: dict[str, Any] | None
+    summary: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per metric: count, first/last step and value, min, max (no raw points)",
+    )
+
+
+class RunList(BaseModel):
+    runs: list[RunOut]
+
+
+class HeartbeatOut(BaseModel):
+    should_stop: bool
+
+
+class ProjectOut(BaseModel):
+    model_config = OUT
+
+    name: str
+    created_at: datetime
+    n_runs: int
+
+
+class ProjectList(BaseModel):
+    projects: list[ProjectOut]
+
+
+class KnotsSchedule(BaseModel):
+    """Piecewise-linear learning rate through (step, lr) knots."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    knots: list[tuple[int, float]] = Field(min_length=2, max_length=10_000)
+
+    @field_validator("knots")
+    @classmethod
+    def _ordered(cls, knots: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        steps = [s for s, _ in knots]
+        if any(b < a for a, b in zip(steps, steps[1:], strict=False)) or steps[0] < 0:
+            raise ValueError("knot steps must be non-negative and non-decreasing")
+        if any(lr < 0 for _, lr in knots):
+            raise ValueError("learning rates must be non-negative")
+        return knots
+
+
+class NamedSchedule(BaseModel):
+    """A named schedule shape; `decay_*` apply to wsd."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["cosine", "linear", "constant", "wsd", "inverse_sqrt"]
+    peak_lr: float = Field(gt=0)
+    warmup_steps: int = Field(default=0, ge=0)
+    total_steps: int | None = Field(default=None, gt=0)
+    final_lr: float = Field(default=0.0, ge=0)
+    decay_start: int | None = Field(default=None, ge=0)
+    decay_shape: Literal["linear", "sqrt", "cosine"] = "linear"
+
+
+def validate_schedule(spec: dict[str, Any]) -> dict[str, Any]:
+    """Check a SCHEDULE against API.md; return it normalised (defaults filled)."""
+    model = KnotsSchedule if "knots" in spec else NamedSchedule
+    return model.model_validate(spec).model_dump(mode="json")

@@ -1,0 +1,112 @@
+"""Dev curves, cut logic, baselines and report formatting, shared by the offline evaluator and
+the HTTP accuracy benchmark. Reads /work/shared/data-style folders: curves/<source>/*.csv."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import curve_fit
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+LUO = DATA / "curves" / "multipowerlaw_luo2025"
+CUTS = (0.25, 0.5, 0.75)
+
+
+@dataclass(frozen=True)
+class DevRun:
+    run_id: str
+    model: str  # model size / group, e.g. "100M"
+    family: str  # constant | cosine | wsd | step
+    steps: np.ndarray
+    loss: np.ndarray
+    planned_steps: int  # total_steps as planned (cuts are fractions of it)
+    lr_spec: dict  # the planned schedule as API SCHEDULE knots (from the logged lr)
+
+    @property
+    def target_step(self) -> int:
+        """The last logged step: the truth we can score (a few runs ended before plan)."""
+        return int(self.steps[-1])
+
+    @property
+    def truth(self) -> float:
+        return float(self.loss[-1])
+
+    def prefix(self, frac: float) -> tuple[np.ndarray, np.ndarray]:
+        keep = self.steps <= frac * self.planned_steps
+        return self.steps[keep], self.loss[keep]
+
+
+def _family(name: str) -> str:
+    for prefix, fam in (("constant", "constant"), ("cosine", "cosine"), ("wsdcon", "step"),
+                        ("wsd", "wsd")):
+        if name.startswith(prefix):
+            return fam
+    return "other"
+
+
+def load_luo(root: Path = LUO) -> list[DevRun]:
+    """The 27 Luo et al. 2025 curves; the schedule is knots from the logged lr plus warmup."""
+    rows: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
+    with open(root / "curves.csv") as fh:
+        for r in csv.DictReader(fh):
+            rows[r["run_id"]].append((int(r["step"]), float(r["loss"]), float(r["lr"])))
+    runs = []
+    with open(root / "runs.csv") as fh:
+        for meta in csv.DictReader(fh):
+            pts = sorted(rows[meta["run_id"]])
+            steps = np.array([p[0] for p in pts], float)
+            warm, peak = int(meta["warmup_steps"]), float(meta["peak_lr"])
+            knots = [[0, 0.0], [warm, peak]] + [[p[0], p[2]] for p in pts if p[0] > warm]
+            runs.append(DevRun(meta["run_id"], meta["model"], _family(meta["schedule_name"]),
+                               steps, np.array([p[1] for p in pts]), int(meta["total_steps"]),
+                               {"knots": knots, "total_steps": int(steps[-1])}))
+    return runs
+
+
+def baseline_last(steps: np.ndarray, loss: np.ndarray) -> float:
+    return float(loss[-1])
+
+
+def baseline_power_law(steps: np.ndarray, loss: np.ndarray, target: int) -> float:
+    """L = E + A step^-a least-squares on the prefix (the plain schedule-blind baseline)."""
+    try:
+        p, _ = curve_fit(lambda x, e, a, k: e + a * x**-k, steps, loss,
+                         p0=[loss[-1] * 0.8, 10.0, 0.5], bounds=([0, 0, 0], [10, 1e6, 3]),
+                         maxfev=20000)
+    except RuntimeError:
+        return float(loss[-1])
+    return float(p[0] + p[1] * target ** -p[2])
+
+
+def rel_err(pred: float | None, truth: float) -> float:
+    return float("nan") if pred is None else abs(pred - truth) / truth
+
+
+def format_table(rows: Iterable[dict], keys: tuple[str, ...], metrics: tuple[str, ...]) -> str:
+    """Group rows by ``keys`` and print median error %, coverage %, median ms per group."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[tuple(r[k] for k in keys)].append(r)
+    head = " ".join(f"{k:>10}" for k in keys) + " " + " ".join(f"{m:>12}" for m in metrics)
+    lines = [head, "-" * len(head)]
+    for g in sorted(groups, key=str):
+        rs = groups[g]
+        cells = []
+        for m in metrics:
+            vals = np.array([r[m] for r in rs if r.get(m) is not None], float)
+            vals = vals[np.isfinite(vals)]
+            if not vals.size:
+                cells.append(f"{'-':>12}")
+            elif m.startswith("cov"):
+                cells.append(f"{100 * vals.mean():>11.0f}%")
+            elif m.startswith("ms"):
+                cells.append(f"{np.median(vals):>12.0f}")
+            else:
+                cells.append(f"{100 * np.median(vals):>11.2f}%")
+        lines.append(" ".join(f"{str(v):>10}" for v in g) + " " + " ".join(cells))
+    return "\n".join(lines)

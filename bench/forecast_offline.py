@@ -1,0 +1,86 @@
+"""Offline forecast accuracy on the dev curves: forecast_trajectory called directly, no server.
+
+    .venv/bin/python -m bench.forecast_offline [--models 25M,100M] [--by family]
+
+Per cut (25/50/75 % of planned steps) and mode (cold: this run only; warm: the other runs of
+the same model size, finished, as references): median abs relative error of the final loss,
+coverage of the 90% interval, median ms per forecast; plus the last-value and power-law
+baselines on the same prefixes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from bench.curves_data import (
+    CUTS,
+    DevRun,
+    baseline_last,
+    baseline_power_law,
+    format_table,
+    load_luo,
+    rel_err,
+)
+from workers.forecast.schedule import schedule_from_spec
+from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
+
+
+def references_for(run: DevRun, runs: list[DevRun]) -> list[ReferenceRun]:
+    return [ReferenceRun(r.steps, r.loss, r.target_step, schedule_from_spec(r.lr_spec), r.run_id)
+            for r in runs if r.model == run.model and r.run_id != run.run_id]
+
+
+def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm")) -> list[dict]:
+    rows = []
+    for run in runs:
+        for frac in CUTS:
+            steps, loss = run.prefix(frac)
+            base = {"run": run.run_id, "model": run.model, "family": run.family, "cut": frac}
+            for mode in modes:
+                refs = references_for(run, runs) if mode == "warm" else []
+                t0 = time.perf_counter()
+                fc = forecast_trajectory(steps, loss, total_steps=run.target_step,
+                                         schedule=schedule_from_spec(run.lr_spec),
+                                         references=refs)
+                ms = 1000 * (time.perf_counter() - t0)
+                ok = fc.status == "ready"
+                cov = (fc.final_lower <= run.truth <= fc.final_upper) if ok else None
+                rows.append(base | {"mode": mode, "err": rel_err(fc.final_mean, run.truth),
+                                    "cov90": cov, "ms": ms, "status": fc.status,
+                                    "model_used": fc.model})
+            rows.append(base | {"mode": "last", "err": rel_err(baseline_last(steps, loss),
+                                                                 run.truth)})
+            rows.append(base | {"mode": "powerlaw", "err": rel_err(
+                baseline_power_law(steps, loss, run.target_step), run.truth)})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="", help="comma list of model sizes (default: all)")
+    ap.add_argument("--by", default="", help="extra grouping column, e.g. family or model")
+    ap.add_argument("--modes", default="cold,warm")
+    args = ap.parse_args()
+    runs = load_luo()
+    if args.models:
+        keep = set(args.models.split(","))
+        runs = [r for r in runs if r.model in keep]
+    rows = evaluate(runs, tuple(args.modes.split(",")))
+    print(f"{len(runs)} runs: " + ", ".join(sorted({r.model for r in runs})))
+    keys = ("mode", "cut") + ((args.by,) if args.by else ())
+    print(format_table(rows, keys, ("err", "cov90", "ms")))
+    bad = [r for r in rows if r.get("status") not in (None, "ready")]
+    if bad:
+        print(f"{len(bad)} forecasts not ready: " + ", ".join(
+            f"{r['run']}@{r['cut']}:{r['status']}" for r in bad[:10]))
+    errs = [r for r in rows if r["mode"] in ("cold", "warm")]
+    worst = sorted(errs, key=lambda r: -np.nan_to_num(r["err"]))[:8]
+    print("worst: " + "; ".join(f"{r['mode']} {r['run']}@{r['cut']} {100 * r['err']:.2f}%"
+                               for r in worst))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Runs: creation (idempotent by client id), listing, reading, status changes, auth scope."""
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from backend.db import session_scope
+from backend.models import Run, utcnow
+from backend.runs.service import create_key, mark_stale_runs_crashed
+from tests.conftest import ADMIN_KEY
+
+
+def test_creating_a_run_returns_it_with_its_fields(make_run, project):
+    run = make_run(name="baseline", group="g1", tags=["a", "b"], config={"lr": 3e-4},
+                   total_steps=10_000, params=1.2e8, tokens_per_step=524288,
+                   lr_schedule={"type": "cosine", "peak_lr": 1e-3, "warmup_steps": 100})
+    assert run["project"] == project
+    assert (run["name"], run["group"], run["tags"]) == ("baseline", "g1", ["a", "b"])
+    assert run["status"] == "running" and run["should_stop"] is False
+    assert run["lr_schedule"]["type"] == "cosine" and run["lr_schedule"]["final_lr"] == 0.0
+
+
+def test_reposting_a_client_id_returns_the_same_run(client: TestClient, project):
+    body = {"project": project, "name": "r", "id": f"{project}-run"}
+    first = client.post("/api/v1/runs", json=body)
+    again = client.post("/api/v1/runs", json={**body, "name": "renamed"})
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"] and again.json()["name"] == "r"
+
+
+def test_runs_are_listed_per_project(client: TestClient, make_run, project):
+    ids = {make_run(name=f"r{i}")["id"] for i in range(3)}
+    listed = client.get("/api/v1/runs", params={"project": project}).json()["runs"]
+    assert {r["id"] for r in listed} == ids
+
+
+def test_status_changes_to_finished_failed_killed(client: TestClient, make_run):
+    run = make_run()
+    for status in ("finished", "failed", "killed"):
+        r = client.patch(f"/api/v1/runs/{run['id']}", json={"status": status})
+        assert r.status_code == 200 and r.json()["status"] == status
+    bad = client.patch(f"/api/v1/runs/{run['id']}", json={"status": "paused"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "status"
+
+
+def test_bad_schedule_is_refused_naming_the_field(client: TestClient, project):
+    r = client.post("/api/v1/runs", json={
+        "project": project, "lr_schedule": {"type": "cosine", "peak_lr": -1}})
+    assert r.status_code == 422
+    assert r.json()["error"]["field"] == "lr_schedule.peak_lr"
+
+
+def test_missing_or_wrong_key_gets_401(client: TestClient, make_run):
+    run = make_run()
+    anonymous = client.get(f"/api/v1/runs/{run['id']}", headers={"Authorization": ""})
+    wrong = client.get(f"/api/v1/runs/{run['id']}", headers={"Authorization": "Bearer nope"})
+    assert anonymous.status_code == 401 and wrong.status_code == 401
+    assert client.get("/api/v1/health", headers={"Authorization": ""}).status_code == 200
+
+
+def test_a_key_sees_its_project_and_gets_404_for_others(client: TestClient, settings, project):
+    with session_scope(settings.database_url) as s:
+        mine, theirs = create_key(s, project), create_key(s, project + "-other")
+    as_mine = {"Authorization": f"Bearer {mine}"}
+    run = client.post("/api/v1/runs", json={"project": project}, headers=as_mine)
+    assert run.status_code == 201
+    rid = run.json()["id"]
+    assert client.get(f"/api/v1/runs/{rid}", headers=as_mine).status_code == 200
+    as_theirs = {"Authorization": f"Bearer {theirs}"}
+    assert client.get(f"/api/v1/runs/{rid}", headers=as_theirs).status_code == 404
+    listing = client.get("/api/v1/runs", params={"project": project}, headers=as_theirs)
+    assert listing.status_code == 404
+    cross = client.post("/api/v1/runs", json={"project": project}, headers=as_theirs)
+    assert cross.status_code == 404
+    assert ADMIN_KEY not in (mine, theirs)
+
+
+def test_heartbeat_updates_last_seen_and_revives_a_crashed_run(client, make_run, settings):
+    run = make_run()
+    with session_scope(settings.database_url) as s:
+        s.execute(update(Run).where(Run.id == run["id"]).values(status="crashed"))
+    r = client.post(f"/api/v1/runs/{run['id']}/heartbeat")
+    assert r.status_code == 200 and r.json() == {"should_stop": False}
+    after = client.get(f"/api/v1/runs/{run['id']}").json()
+    assert after["status"] == "running" and after["last_seen"] > run["last_seen"]
+
+
+def test_silent_runs_become_crashed(client: TestClient, make_run, settings):
+    silent, alive, done = make_run(), make_run(), make_run()
+    client.patch(f"/api/v1/runs/{done['id']}", json={"status": "finished"})
+    with session_scope(settings.database_url) as s:
+        s.execute(update(Run).where(Run.id.in_([silent["id"], done["id"]]))
+                  .values(last_seen=utcnow() - timedelta(hours=1)))
+        assert mark_stale_runs_crashed(s, stale_after_s=600) >= 1
+    states = {r: client.get(f"/api/v1/runs/{r}").json()["status"]
+              for r in (silent["id"], alive["id"], done["id"])}
+    assert states == {silent["id"]: "crashed", alive["id"]: "running", done["id"]: "finished"}

@@ -1,0 +1,1 @@
+"""Curvecast workers: thin jobs around the pure science in workers.forecast."""

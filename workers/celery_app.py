@@ -1,0 +1,42 @@
+"""The Celery app, built from settings (never at import time): task routes and beat schedule."""
+
+from celery import Celery
+
+from backend.jobs import FORECAST_SERIES, SWEEP
+from backend.settings import Settings
+from workers import tasks
+
+
+class _CelerySender:
+    """Lets a running task enqueue follow-up work through its own app."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def send(self, task: str, *args: str | int) -> None:
+        self._app.send_task(task, args=list(args))
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("curvecast", broker=settings.broker_url)
+    app.conf.update(
+        # A job is acknowledged only after it ran: a worker killed mid-fit leaves it queued.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={"sweep": {"task": SWEEP, "schedule": settings.sweep_every_s}},
+    )
+    sender = _CelerySender(app)
+
+    @app.task(name=FORECAST_SERIES)
+    def forecast_series(run_id: str, key: str) -> str:
+        return tasks.forecast_series(settings, sender, run_id, key)
+
+    @app.task(name=SWEEP)
+    def sweep() -> dict[str, int]:
+        return tasks.sweep(settings, sender)
+
+    return app

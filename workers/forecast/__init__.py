@@ -1,0 +1,1 @@
+"""Pure forecasting science (numpy/scipy only): schedules, laws, fitting, trajectories."""

@@ -1,0 +1,211 @@
+"""Robust multi-start fitting of the laws, a cheap residual-block bootstrap, model weights.
+
+Fitting is variable projection: the optimiser (L-BFGS-B from the best points of a starting grid)
+moves only the shape parameters theta; for each theta the level coefficients come from a
+Huber-weighted, non-negative least-squares solve on relative residuals (y - f) / y, which equal
+log residuals to first order. Gaussian priors on linear combinations of the coefficients enter
+as extra rows, which is how unidentified parameters (an annealing drop not seen yet) and
+cross-run knowledge are carried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize, nnls
+
+from workers.forecast.guesses import Start
+from workers.forecast.laws import Design, Law
+
+HUBER_DELTA = 1e-3
+IRLS_ITERATIONS = 3
+
+
+@dataclass(frozen=True)
+class Prior:
+    """rows @ coef ~ Normal(mean, sd), one row per constraint."""
+
+    rows: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+
+
+@dataclass
+class Fit:
+    law: Law
+    theta: np.ndarray
+    coef: np.ndarray
+    objective: float
+    sigma: float  # relative noise level the objective was scaled with
+    weights: np.ndarray  # data weights times final Huber weights
+    fitted: np.ndarray
+    cloud: np.ndarray  # theta rows near the optimum, resampled by the bootstrap
+    prior: Prior | None
+
+    def predict(self, design: Design, theta: np.ndarray | None = None) -> np.ndarray:
+        th = self.theta if theta is None else theta
+        return self.law.basis(th, design) @ self.coef
+
+    @property
+    def params(self) -> dict[str, float]:
+        names = self.law.theta_names + self.law.coef_names
+        return {n: float(v) for n, v in zip(names, np.concatenate([self.theta, self.coef]),
+                                            strict=True)}
+
+
+def huber(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
+    """2 x Huber loss, so that small residuals cost r^2 as in least squares."""
+    a = np.abs(r)
+    return np.where(a <= delta, a * a, 2.0 * delta * a - delta * delta)
+
+
+def solve_coef(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, sigma: float, prior: Prior | None
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Huber-IRLS non-negative solve of y ~ x @ coef; returns (coef, objective, weights)."""
+    xn = x / y[:, None]
+    h = np.ones_like(y)
+    coef = np.zeros(x.shape[1])
+    for _ in range(IRLS_ITERATIONS):
+        sw = np.sqrt(w * h) / sigma
+        a, b = xn * sw[:, None], sw
+        if prior is not None:
+            a = np.vstack([a, prior.rows / prior.sd[:, None]])
+            b = np.concatenate([b, prior.mean / prior.sd])
+        if not np.isfinite(a).all():
+            return coef, np.inf, w
+        coef = nnls(a, b, maxiter=50 * x.shape[1])[0]
+        r = 1.0 - xn @ coef
+        h = np.minimum(1.0, HUBER_DELTA / np.maximum(np.abs(r), 1e-300))
+    obj = float(np.sum(w * huber(r)) / sigma**2)
+    if prior is not None:
+        obj += float(np.sum(((prior.rows @ coef - prior.mean) / prior.sd) ** 2))
+    return coef, obj, w * h
+
+
+def fit_law(
+    law: Law,
+    design: Design,
+    y: np.ndarray,
+    w: np.ndarray,
+    start: Start,
+    sigma: float,
+    prior: Prior | None = None,
+    n_polish: int = 2,
+) -> Fit:
+    """Grid of starts, then L-BFGS-B on the continuous shape parameters from the best few."""
+
+    def objective(theta: np.ndarray) -> float:
+        try:
+            with np.errstate(all="ignore"):
+                return solve_coef(law.basis(theta, design), y, w, sigma, prior)[1]
+        except (ValueError, KeyError, FloatingPointError):
+            return np.inf
+
+    grid_obj = np.array([objective(t) for t in start.grid])
+    cont = [i for i, b in enumerate(start.bounds) if b is not None]
+    best_theta, best_obj = start.grid[int(np.argmin(grid_obj))], float(np.min(grid_obj))
+    for k in np.argsort(grid_obj)[:n_polish]:
+        if not np.isfinite(grid_obj[k]) or not cont:
+            continue
+        base = start.grid[k].astype(float).copy()
+
+        def sub(z: np.ndarray, base: np.ndarray = base) -> float:
+            th = base.copy()
+            th[cont] = z
+            return objective(th)
+
+        res = minimize(sub, base[cont], method="L-BFGS-B",
+                       bounds=[start.bounds[i] for i in cont], options={"maxiter": 80})
+        if res.fun < best_obj:
+            best_obj, best_theta = float(res.fun), base.copy()
+            best_theta[cont] = res.x
+    x = law.basis(best_theta, design)
+    coef, obj, wh = solve_coef(x, y, w, sigma, prior)
+    return Fit(law, best_theta, coef, obj, sigma, wh, x @ coef,
+               _cloud(best_theta, start, cont), prior)
+
+
+def _cloud(theta: np.ndarray, start: Start, cont: list[int]) -> np.ndarray:
+    """Shape parameters around the optimum: what the bootstrap may re-choose per draw."""
+    factors = np.array([0.8, 0.9, 1.0, 1.1, 1.25]) if len(cont) == 1 else np.array([0.85, 1, 1.15])
+    rows = [theta.astype(float)]
+    for i, bound in enumerate(start.bounds):
+        new = []
+        values = (np.clip(theta[i] * factors, *bound) if bound is not None
+                  else np.unique(start.grid[:, i]))
+        for r in rows:
+            for v in values:
+                t = r.copy()
+                t[i] = v
+                new.append(t)
+        rows = new
+    return np.unique(np.array(rows), axis=0)
+
+
+def block_indices(n: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Moving-block bootstrap indices: residuals of a loss curve are autocorrelated."""
+    length = int(np.clip(round(n / 8), 2, max(2, n)))
+    n_blocks = -(-n // length)
+    starts = rng.integers(0, max(1, n - length + 1), size=(n_draws, n_blocks))
+    idx = (starts[:, :, None] + np.arange(length)[None, None, :]).reshape(n_draws, -1)
+    return idx[:, :n]
+
+
+def bootstrap(
+    fit: Fit, design: Design, y: np.ndarray, pred: Design, n_draws: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Predictive draws (n_draws x len(pred.steps)) from residual-block resampling.
+
+    Each draw refits the coefficients for every theta in the fit's cloud at once (normal
+    equations, vectorised over draws) and keeps the best theta; prior means are redrawn, so
+    what the prior left uncertain stays uncertain.
+    """
+    fitted = fit.fitted
+    r = 1.0 - fitted / y
+    r = r - np.average(r, weights=fit.weights)
+    target = 1.0 / (1.0 - r[block_indices(len(y), n_draws, rng)])  # y*/fitted, (draws, n)
+    w = fit.weights / fit.sigma**2
+    if fit.prior is not None:
+        z = rng.standard_normal((n_draws, len(fit.prior.mean)))
+        pmean = fit.prior.mean[None, :] + fit.prior.sd[None, :] * z
+        pw = 1.0 / fit.prior.sd**2
+    best = np.full(n_draws, np.inf)
+    out = np.tile(fit.predict(pred), (n_draws, 1))
+    for theta in fit.cloud:
+        with np.errstate(all="ignore"):
+            x = fit.law.basis(theta, design) / fitted[:, None]
+            xp = fit.law.basis(theta, pred)
+        if not (np.isfinite(x).all() and np.isfinite(xp).all()):
+            continue
+        m = (x * w[:, None]).T @ x
+        b = target @ (x * w[:, None])  # (draws, p)
+        if fit.prior is not None:
+            m = m + (fit.prior.rows * pw[:, None]).T @ fit.prior.rows
+            b = b + (pmean * pw[None, :]) @ fit.prior.rows
+        try:
+            coef = np.linalg.solve(m + 1e-12 * np.trace(m) * np.eye(len(m)), b.T).T
+        except np.linalg.LinAlgError:
+            continue
+        res = target - coef @ x.T
+        obj = np.sum(w[None, :] * res**2, axis=1)
+        if fit.prior is not None:
+            obj += np.sum(pw[None, :] * (coef @ fit.prior.rows.T - pmean) ** 2, axis=1)
+        obj[np.any(coef[:, 1:] < 0, axis=1)] = np.inf
+        take = obj < best
+        best[take] = obj[take]
+        out[take] = coef[take] @ xp.T
+    return out
+
+
+def holdout_weights(errors: dict[str, float]) -> dict[str, float]:
+    """Weights from held-back tail errors: inverse squared error, laws 3x worse dropped."""
+    finite = {k: max(v, 1e-9) for k, v in errors.items() if np.isfinite(v)}
+    if not finite:
+        return {}
+    best = min(finite.values())
+    raw = {k: v**-2 for k, v in finite.items() if v <= 3.0 * best}
+    total = sum(raw.values())
+    return {k: v / total for k, v in raw.items()}

@@ -1,0 +1,105 @@
+"""Loss-curve laws as plain formulas, each written as ``basis(theta) @ coef``.
+
+Every law is linear in its level parameters (``coef``: offsets and amplitudes) once its shape
+parameters (``theta``: exponents, memory) are fixed. Fitting exploits this (variable
+projection): only ``theta`` is searched, the coefficients are one weighted least-squares solve.
+
+Inputs are in normalised units chosen by the caller: steps for the schedule-free laws; for the
+schedule-aware laws the lr divided by its peak, so areas are in "peak-lr steps".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from workers.forecast.schedule import DropDesign
+
+
+@dataclass(frozen=True)
+class Design:
+    """Covariates of a curve at some steps: what the law bases are evaluated on."""
+
+    steps: np.ndarray
+    s1: np.ndarray | None = None  # forward lr area (normalised lr)
+    s2: dict[float, np.ndarray] | None = None  # annealing area per momentum lam
+    drops: tuple[DropDesign, ...] = ()  # lr decreases per run (steps in run order)
+
+
+@dataclass(frozen=True)
+class Law:
+    name: str
+    theta_names: tuple[str, ...]
+    coef_names: tuple[str, ...]
+    basis: Callable[[np.ndarray, Design], np.ndarray]
+    needs_schedule: bool
+
+
+def power_law(t: np.ndarray, E: float, A: float, a: float) -> np.ndarray:
+    """L = E + A t^-a: the schedule-free default (Domhan et al. 2015's pow3)."""
+    return E + A * np.power(t, -a)
+
+
+def shifted_power_law(t: np.ndarray, E: float, A: float, a: float, t0: float) -> np.ndarray:
+    """L = E + A (t + t0)^-a: Domhan's pow4; the shift absorbs an early transient."""
+    return E + A * np.power(t + t0, -a)
+
+
+def lr_annealing(s1: np.ndarray, s2: np.ndarray, L0: float, A: float, alpha: float,
+                 C: float) -> np.ndarray:
+    """Tissue et al. 2024: L = L0 + A S1^-alpha - C S2 (S2 = momentum annealing area)."""
+    return L0 + A * np.power(s1, -alpha) - C * s2
+
+
+def multi_power_drop(drops: DropDesign, C: float, beta: float, gamma: float) -> np.ndarray:
+    """Luo et al. 2025 loss drop per unit B: sum_k dlr_k G(lr_k^-gamma S_k(t)),
+    G(x) = 1 - (C x + 1)^-beta."""
+    if drops.weight.size == 0:
+        return np.zeros(drops.area.shape[1])
+    x = drops.area * np.power(drops.eta, -gamma)[:, None]
+    g = np.where(drops.active, -np.expm1(-beta * np.log1p(C * x)), 0.0)
+    return drops.weight @ g
+
+
+def multi_power(s1: np.ndarray, drops: DropDesign, L0: float, A: float, alpha: float, B: float,
+                C: float, beta: float, gamma: float) -> np.ndarray:
+    """Luo et al. 2025: L = L0 + A S1^-alpha - B * drop(C, beta, gamma)."""
+    return L0 + A * np.power(s1, -alpha) - B * multi_power_drop(drops, C, beta, gamma)
+
+
+def _power_basis(theta: np.ndarray, d: Design) -> np.ndarray:
+    return np.column_stack([np.ones_like(d.steps), np.power(d.steps, -theta[0])])
+
+
+def _shifted_basis(theta: np.ndarray, d: Design) -> np.ndarray:
+    return np.column_stack([np.ones_like(d.steps), np.power(d.steps + theta[1], -theta[0])])
+
+
+def _annealing_basis(theta: np.ndarray, d: Design) -> np.ndarray:
+    # D = C / (1 - lam): the settled loss drop of annealing the whole peak lr, comparable
+    # across lam (and the quantity a prior can be stated in).
+    lam = float(theta[1])
+    s2 = d.s2[round(lam, 6)]
+    return np.column_stack([np.ones_like(d.s1), np.power(d.s1, -theta[0]), -(1.0 - lam) * s2])
+
+
+def _multi_power_basis(theta: np.ndarray, d: Design) -> np.ndarray:
+    alpha, log_c, beta, gamma = theta
+    drop = np.concatenate([multi_power_drop(x, float(np.exp(log_c)), beta, gamma)
+                           for x in d.drops])
+    return np.column_stack([np.ones_like(d.s1), np.power(d.s1, -alpha), -drop])
+
+
+LAWS: dict[str, Law] = {
+    "power_law": Law("power_law", ("a",), ("E", "A"), _power_basis, False),
+    "shifted_power_law": Law(
+        "shifted_power_law", ("a", "t0"), ("E", "A"), _shifted_basis, False
+    ),
+    "lr_annealing": Law("lr_annealing", ("alpha", "lam"), ("L0", "A", "D"), _annealing_basis, True),
+    "multi_power": Law(
+        "multi_power", ("alpha", "log_C", "beta", "gamma"), ("L0", "A", "B"), _multi_power_basis,
+        True,
+    ),
+}

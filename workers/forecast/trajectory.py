@@ -1,0 +1,342 @@
+"""A run's forecast: check the curve, choose laws, use finished runs as priors, give an interval.
+
+Pipeline: status checks (too little data, diverged, not loss-like) -> bin the curve after warmup
+-> candidate laws (schedule-aware when the lr is known, schedule-free otherwise) -> each law is
+scored on a held-back tail of the observed curve and weighted by that score -> the final fits are
+bootstrapped over residual blocks and widened by the extrapolation error the tail test measured.
+With finished reference runs, the shape parameters of the schedule-aware laws come from a joint
+fit to them and only the levels are refitted on the partial curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from workers.forecast.fit import Fit, Prior, bootstrap, fit_law, holdout_weights
+from workers.forecast.guesses import LAMBDAS, Start, starts
+from workers.forecast.laws import LAWS, Design, Law
+from workers.forecast.schedule import Schedule, schedule_from_logged
+
+MIN_POINTS = 8
+FIT_BINS = 100
+REF_BINS = 40
+N_DRAWS = 200
+CURVE_POINTS = 200
+HOLDOUT = 0.3  # share of the observed span held back to score laws
+DIVERGE_RATIO = 1.2  # loss 20% above its running minimum, or above its start: diverged
+# Cold prior on the annealing drop D (an unseen cooldown cannot be measured): a full anneal
+# of the peak lr gains about as much as doubling the lr area would, +-50%.
+ANNEAL_PRIOR_DOUBLINGS = 1.0
+ANNEAL_PRIOR_SD = 0.5
+TRANSFER_SD = 0.1  # relative sd of amplitudes transferred from finished runs
+HORIZON_POWER = 1.0  # tail-test error grows with (forecast horizon / tail length) ** this
+
+
+@dataclass(frozen=True)
+class ReferenceRun:
+    """A finished run of the same project/group, used as a prior."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    total_steps: int
+    schedule: Schedule | None
+    name: str = ""
+
+
+@dataclass
+class TrajectoryForecast:
+    status: str  # "ready" | "insufficient_data" | "diverged" | "not_loss_like"
+    reason: str
+    target_step: int
+    model: str | None = None
+    params: dict[str, float] = field(default_factory=dict)
+    level: float = 0.9
+    final_mean: float | None = None
+    final_lower: float | None = None
+    final_upper: float | None = None
+    final_samples: np.ndarray | None = None
+    curve_step: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    curve_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    curve_lower: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    curve_upper: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    prior: str | None = None
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """A curve binned for fitting: bin means, counts as weights, per-point relative noise."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    weights: np.ndarray
+    sigma: float
+
+
+@dataclass
+class _Candidate:
+    law: Law
+    start: Start
+    prior: Prior | None
+    prior_note: str | None = None
+
+
+def _bin(steps: np.ndarray, values: np.ndarray, n_bins: int) -> _Curve:
+    """Average into equal-width step bins (caps the cost, averages the noise out)."""
+    lv = np.log(values)
+    d2 = np.diff(lv, 2)
+    sigma = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / np.sqrt(6) if d2.size else 0
+    sigma = max(sigma, 1e-5)
+    if len(steps) <= n_bins:
+        return _Curve(steps.astype(float), values, np.ones(len(steps)), sigma)
+    edges = np.linspace(steps[0], steps[-1] + 1e-9, n_bins + 1)
+    idx = np.clip(np.searchsorted(edges, steps, side="right") - 1, 0, n_bins - 1)
+    count = np.bincount(idx, minlength=n_bins)
+    keep = count > 0
+    mean_step = np.bincount(idx, weights=steps, minlength=n_bins)[keep] / count[keep]
+    mean_val = np.bincount(idx, weights=values, minlength=n_bins)[keep] / count[keep]
+    return _Curve(mean_step, mean_val, count[keep].astype(float), sigma)
+
+
+def _design(sched: Schedule | None, steps: np.ndarray, horizon: int, drops: bool) -> Design:
+    steps = np.asarray(steps, dtype=float)
+    if sched is None:
+        return Design(np.maximum(steps, 1.0))
+    peak = float(np.max(sched.lr(np.linspace(0, horizon, 2049))))
+    s1 = sched.forward_area(steps, horizon) / peak
+    s2 = {round(lam, 6): sched.annealing_area(steps, lam, horizon) / peak for lam in LAMBDAS}
+    dd = (sched.drop_design(steps, 1.0 / peak),) if drops else ()
+    return Design(steps, np.maximum(s1, 1e-9), s2, dd)
+
+
+def _stack(designs: Sequence[Design]) -> Design:
+    s2 = None
+    if designs[0].s2 is not None:
+        s2 = {k: np.concatenate([d.s2[k] for d in designs]) for k in designs[0].s2}
+    s1 = None if designs[0].s1 is None else np.concatenate([d.s1 for d in designs])
+    drops = tuple(x for d in designs for x in d.drops)
+    return Design(np.concatenate([d.steps for d in designs]), s1, s2, drops)
+
+
+def _stacked_law(law: Law, run: np.ndarray, n_runs: int) -> Law:
+    """The law with one offset per run and shared amplitudes and shape (joint fit of runs)."""
+    onehot = (run[:, None] == np.arange(n_runs)[None, :]).astype(float)
+
+    def basis(theta: np.ndarray, d: Design) -> np.ndarray:
+        return np.hstack([onehot, law.basis(theta, d)[:, 1:]])
+
+    names = tuple(f"offset{i}" for i in range(n_runs)) + law.coef_names[1:]
+    return Law(law.name, law.theta_names, names, basis, law.needs_schedule)
+
+
+def _status(steps: np.ndarray, values: np.ndarray, start_step: float) -> tuple[str, str] | None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        return "diverged", f"the value is not finite at step {int(steps[np.argmax(bad)])}"
+    post = steps >= start_step
+    if post.sum() < MIN_POINTS:
+        return ("insufficient_data",
+                f"need at least {MIN_POINTS} points after warmup, have {int(post.sum())}")
+    if np.any(values <= 0):
+        return "not_loss_like", "values must be positive for a loss-like metric"
+    v = values[post]
+    k = max(3, len(v) // 10)
+    head, tail = float(np.median(v[:k])), float(np.median(v[-k:]))
+    rho = spearmanr(steps[post], v).statistic
+    if rho > 0.5 and tail > head and np.argmin(v) < len(v) // 5:
+        return "not_loss_like", f"the metric rises over the run ({head:.4g} -> {tail:.4g})"
+    running_min = float(np.min(v[:-k])) if len(v) > k else head
+    if tail > DIVERGE_RATIO * running_min or tail > max(v[0], head) * (1 + 1e-3) and rho > 0:
+        return "diverged", f"the loss rose from {running_min:.4g} to {tail:.4g}"
+    return None
+
+
+def _effective_schedule(schedule: Schedule | None, lr_steps: np.ndarray | None,
+                        lr_values: np.ndarray | None, total_steps: int) -> Schedule | None:
+    if lr_steps is not None and lr_values is not None and len(lr_steps) > 0:
+        return schedule_from_logged(np.asarray(lr_steps), np.asarray(lr_values), schedule,
+                                    total_steps)
+    return schedule
+
+
+def _cold_candidates(curve: _Curve, design: Design, sched: Schedule | None) -> list[_Candidate]:
+    if sched is None:
+        return [_Candidate(LAWS[n], starts(n, curve.steps), None)
+                for n in ("power_law", "shifted_power_law")]
+    law = LAWS["lr_annealing"]
+    start = starts("lr_annealing", curve.steps)
+    # Without annealing (D pinned to 0): the forward power law, which sets the prior's scale.
+    no_anneal = Prior(np.array([[0.0, 0.0, 1.0]]), np.zeros(1), np.array([1e-9]))
+    base = fit_law(law, design, curve.values, curve.weights, start, curve.sigma, no_anneal, 1)
+    alpha, amp = float(base.theta[0]), float(base.coef[1])
+    s1_cut = float(design.s1[-1])
+    d0 = ANNEAL_PRIOR_DOUBLINGS * amp * s1_cut**-alpha * (1.0 - 2.0**-alpha)
+    d0 = max(d0, 1e-4 * float(curve.values[-1]))
+    prior = Prior(np.array([[0.0, 0.0, 1.0]]), np.array([d0]), np.array([ANNEAL_PRIOR_SD * d0]))
+    return [_Candidate(law, start, prior)]
+
+
+def _warm_candidates(
+    refs: Sequence[ReferenceRun], sched: Schedule | None, curve: _Curve
+) -> list[_Candidate]:
+    """Fit each law jointly to the finished runs; transfer shape, prior on amplitudes."""
+    usable = []
+    for r in refs:
+        if (r.schedule is None) != (sched is None):
+            continue
+        s, v = np.asarray(r.steps, float), np.asarray(r.values, float)
+        ok = np.isfinite(v) & (v > 0)
+        start = r.schedule.peak_step(r.total_steps) if r.schedule is not None else 0
+        ok &= s >= start
+        if ok.sum() >= MIN_POINTS:
+            usable.append((r, _bin(s[ok], v[ok], REF_BINS)))
+    if not usable:
+        return []
+    names = ("lr_annealing", "multi_power") if sched is not None else ("power_law",)
+    run = np.concatenate([np.full(len(c.steps), i) for i, (_, c) in enumerate(usable)])
+    y = np.concatenate([c.values for _, c in usable])
+    w = np.concatenate([c.weights for _, c in usable])
+    sigma = float(np.median([c.sigma for _, c in usable]))
+    out = []
+    for name in names:
+        designs = [_design(r.schedule, c.steps, max(r.total_steps, int(c.steps[-1])),
+                           name == "multi_power") for r, c in usable]
+        stacked = _stack(designs)
+        law = LAWS[name]
+        span = _decay_span(usable)
+        joint = fit_law(_stacked_law(law, run, len(usable)), stacked, y, w,
+                        starts(name, curve.steps, span), sigma)
+        amps = joint.coef[len(usable):]
+        p = len(law.coef_names)
+        rows = np.eye(p)[1:]
+        prior = Prior(rows, amps, TRANSFER_SD * np.abs(amps) + 1e-6 * float(np.mean(y)))
+        shape = ", ".join(f"{n}={v:.3g}" for n, v in zip(law.theta_names, joint.theta,
+                                                            strict=True))
+        note = (f"{name} shape ({shape}) and amplitudes from {len(usable)} finished runs: "
+                + ", ".join(r.name or "?" for r, _ in usable))
+        fixed = Start(joint.theta[None, :], tuple(None for _ in law.theta_names))
+        out.append(_Candidate(law, fixed, prior, note))
+    return out
+
+
+def _decay_span(usable: Sequence[tuple[ReferenceRun, _Curve]]) -> float:
+    """Typical number of steps over which the references' lr decays (multi-power timescale)."""
+    spans = []
+    for r, c in usable:
+        lr = r.schedule.lr(c.steps)
+        falling = np.flatnonzero(np.diff(lr) < 0)
+        if falling.size:
+            spans.append(c.steps[falling[-1] + 1] - c.steps[falling[0]])
+    return float(np.median(spans)) if spans else 1000.0
+
+
+def _tail_error(cand: _Candidate, curve: _Curve, sched: Schedule | None, horizon: int) -> float:
+    """Relative error at the end of a held-back tail, fitting only the head."""
+    cut = curve.steps[0] + (1.0 - HOLDOUT) * (curve.steps[-1] - curve.steps[0])
+    head = curve.steps <= cut
+    if head.sum() < MIN_POINTS - 2 or (~head).sum() < 2:
+        return np.nan
+    drops = cand.law.name == "multi_power"
+    d_head = _design(sched, curve.steps[head], horizon, drops)
+    d_tail = _design(sched, curve.steps[~head], horizon, drops)
+    f = fit_law(cand.law, d_head, curve.values[head], curve.weights[head], cand.start,
+                curve.sigma, cand.prior, 1)
+    err = f.predict(d_tail) / curve.values[~head] - 1.0
+    return float(np.sqrt(np.mean(err[-max(1, len(err) // 3):] ** 2)))
+
+
+def forecast_trajectory(
+    steps: np.ndarray,
+    values: np.ndarray,
+    *,
+    total_steps: int,
+    schedule: Schedule | None = None,
+    lr_steps: np.ndarray | None = None,
+    lr_values: np.ndarray | None = None,
+    references: Sequence[ReferenceRun] = (),
+    level: float = 0.9,
+    seed: int = 0,
+) -> TrajectoryForecast:
+    """Forecast the metric at ``total_steps`` with a ``level`` interval and a curve to it."""
+    steps = np.asarray(steps, dtype=float)
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(steps, kind="stable")
+    steps, values = steps[order], values[order]
+    target = int(total_steps)
+    result = TrajectoryForecast("insufficient_data", "", target, level=level)
+    sched = _effective_schedule(schedule, lr_steps, lr_values, target)
+    horizon = max(target, sched.total_steps if sched else 0, int(steps[-1]) if len(steps) else 0)
+    warmup_end = float(sched.peak_step(horizon)) if sched is not None else 0.0
+    if len(steps) == 0:
+        return replace(result, reason=f"need at least {MIN_POINTS} points after warmup, have 0")
+    bad = _status(steps, values, warmup_end)
+    if bad is not None:
+        return replace(result, status=bad[0], reason=bad[1])
+    post = steps >= warmup_end
+    curve = _bin(steps[post], values[post], FIT_BINS)
+    last = float(curve.steps[-1])
+    if last >= target:
+        v = float(curve.values[-1])
+        half = 1.645 * curve.sigma * v
+        return replace(result, status="ready", reason="the run has reached its target step",
+                       model="observed", final_mean=v, final_lower=v - half,
+                       final_upper=v + half, final_samples=np.full(N_DRAWS, v))
+
+    warm = _warm_candidates(references, sched, curve) if references else []
+    design = _design(sched, curve.steps, horizon, any(c.law.name == "multi_power" for c in warm))
+    cands = warm or _cold_candidates(curve, design, sched)
+    errors = {c.law.name: _tail_error(c, curve, sched, horizon) for c in cands}
+    weights = holdout_weights(errors) or {cands[0].law.name: 1.0}
+
+    n_curve = min(CURVE_POINTS, max(2, target - int(last) + 1))
+    curve_step = np.unique(np.round(np.linspace(last, target, n_curve)))
+    rng = np.random.default_rng(seed)
+    draws, fits = [], {}
+    for c in cands:
+        if c.law.name not in weights:
+            continue
+        n = max(1, int(round(weights[c.law.name] * N_DRAWS)))
+        drops = c.law.name == "multi_power"
+        d_fit = design if (drops or not design.drops) else replace(design, drops=())
+        fit = fit_law(c.law, d_fit, curve.values, curve.weights, c.start, curve.sigma, c.prior)
+        fits[c.law.name] = (fit, c)
+        pred = _design(sched, curve_step, horizon, drops)
+        sim = bootstrap(fit, d_fit, curve.values, pred, n, rng)
+        # Misspecification the bootstrap cannot see: the tail test's error, grown with horizon.
+        err = errors.get(c.law.name)
+        err = err if err is not None and np.isfinite(err) else 3.0 * curve.sigma
+        tail_len = HOLDOUT * max(last - float(curve.steps[0]), 1.0)
+        grow = (np.maximum(curve_step - last, 0.0) / tail_len) ** HORIZON_POWER
+        sim = sim * np.exp(err * grow[None, :] * rng.standard_normal((n, 1)))
+        draws.append(sim)
+    sim = np.vstack(draws)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(sim, [alpha, 1.0 - alpha], axis=0)
+    mean = np.mean(sim, axis=0)
+    top = max(weights, key=weights.get)
+    fit, cand = fits[top]
+    model = top if len(weights) == 1 else "mix(" + ",".join(
+        f"{k}:{v:.2f}" for k, v in sorted(weights.items(), key=lambda kv: -kv[1])) + ")"
+    return replace(
+        result, status="ready", reason=_reason(fit, errors), model=model,
+        params=_params(fit), final_mean=float(mean[-1]), final_lower=float(lo[-1]),
+        final_upper=float(hi[-1]), final_samples=sim[:, -1].copy(), curve_step=curve_step,
+        curve_mean=mean, curve_lower=lo, curve_upper=hi, prior=cand.prior_note,
+    )
+
+
+def _params(fit: Fit) -> dict[str, float]:
+    params = fit.params
+    if fit.law.name == "lr_annealing":
+        params["C"] = params["D"] * (1.0 - params["lam"])
+    if fit.law.name == "multi_power":
+        params["C"] = float(np.exp(params.pop("log_C")))
+    return params
+
+
+def _reason(fit: Fit, errors: dict[str, float]) -> str:
+    scores = ", ".join(f"{k} {v * 100:.2g}%" for k, v in errors.items() if np.isfinite(v))
+    return f"fitted {fit.law.name}" + (f"; held-back tail error {scores}" if scores else "")
