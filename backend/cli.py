@@ -107,6 +107,18 @@ def worker(
     make_celery(settings).worker_main(argv)
 
 
+@app.command()
+def beat() -> None:
+    """Run only the periodic sweep scheduler (when workers run with --no-beat)."""
+    from workers.celery_app import make_celery
+
+    settings = Settings()
+    if settings.is_embedded:
+        console.print("[red]CURVECAST_BROKER_URL is not set: `curvecast up` sweeps by itself.")
+        raise typer.Exit(2)
+    make_celery(settings).start(["beat", "--loglevel=INFO"])
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def sync(ctx: typer.Context) -> None:
     """Send runs spooled by the client while the server was unreachable."""

@@ -35,12 +35,17 @@ SessionDep = Annotated[Session, Depends(_session)]
 DispatcherDep = Annotated[Dispatcher, Depends(_dispatcher)]
 
 
+SESSION_COOKIE = "curvecast_key"
+
+
 def _principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    """The caller from `Authorization: Bearer <key>`, or the dashboard's HttpOnly cookie."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = key.strip() if scheme.lower() == "bearer" else ""
+    key = key or request.cookies.get(SESSION_COOKIE, "")
+    if not key:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'", "authorization")
-    principal = principal_for_key(session, key.strip(), settings.admin_key)
+    principal = principal_for_key(session, key, settings.admin_key)
     if principal is None:
         raise Unauthorized("unknown API key", "authorization")
     return principal

@@ -43,3 +43,7 @@ def require_head(database_url: str) -> None:
             f"database schema is at {current or 'nothing'}, code expects {head}: "
             f"run `curvecast migrate --db {database_url}`"
         )
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(database_url), revision)

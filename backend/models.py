@@ -117,9 +117,9 @@ class Point(Base):
 
     __tablename__ = "points"
 
-    series_id: Mapped[int] = mapped_column(
-        ForeignKey("series.id", ondelete="CASCADE"), primary_key=True
-    )
+    # No foreign key: its per-row check doubled the cost of ingest. Series are only ever
+    # removed together with their points.
+    series_id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     # NULL only on SQLite, which cannot store NaN: read back as NaN.
     value: Mapped[float | None] = mapped_column(Double)
@@ -135,9 +135,7 @@ class PointBlock(Base):
 
     __tablename__ = "point_blocks"
 
-    series_id: Mapped[int] = mapped_column(
-        ForeignKey("series.id", ondelete="CASCADE"), primary_key=True
-    )
+    series_id: Mapped[int] = mapped_column(BigIntId, primary_key=True)  # no FK, as points
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     block: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger)

@@ -1,29 +1,37 @@
 """The set-based, idempotent write of a metrics batch, with its summaries, in one transaction.
 
-Postgres: COPY into a session-local staging table, then one `INSERT ... SELECT ... ON CONFLICT
-DO NOTHING RETURNING` into points. SQLite (embedded mode): one multi-row insert with the same
-conflict rule. Either way only the rows that were really new come back, and the series
-summaries and min/max blocks are merged from those alone, so a retried batch changes nothing.
+The batch's series rows are locked first, so batches for one series are written one after
+another. Rows past a series' last stored step cannot exist yet: on Postgres they go straight
+into `points` with one binary COPY (the fast path of a training loop that appends). Every
+other row (a retry, an out-of-order step) goes through a staging table and `INSERT ... ON
+CONFLICT DO NOTHING RETURNING`, so only truly new points count. SQLite (embedded mode) takes
+the conflict path for everything. The series summaries and min/max blocks are then merged
+from the new points alone, so a retried batch changes nothing.
 """
 
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import Double, Table, bindparam, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from backend.metrics import pgcopy
 from backend.metrics.rollup import NewPoints, block_deltas, series_deltas
 from backend.metrics.validate import Batch
 from backend.models import Point, PointBlock, Series
 
+POINT_TYPES = ["int8", "int8", "float8", "float8"]
+COPY_POINTS = "COPY points (series_id, step, value, wall_time) FROM STDIN (FORMAT BINARY)"
 STAGING_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS cc_staging "
     "(series_id bigint, step bigint, value float8, wall_time float8) ON COMMIT DELETE ROWS"
 )
-INSERT_FROM_STAGING = (
-    "INSERT INTO points (series_id, step, value, wall_time) "
+COPY_STAGING = "COPY cc_staging FROM STDIN (FORMAT BINARY)"
+INSERT_NEW_FROM_STAGING = (
+    "COPY (INSERT INTO points (series_id, step, value, wall_time) "
     "SELECT series_id, step, value, wall_time FROM cc_staging "
-    "ON CONFLICT DO NOTHING RETURNING series_id, step, value"
+    "ON CONFLICT DO NOTHING RETURNING series_id, step, value) TO STDOUT (FORMAT BINARY)"
 )
 
 
@@ -34,54 +42,108 @@ class IngestResult:
     series_ids: dict[str, int]  # key -> series id, for every key in the batch
 
 
+@dataclass
+class Columns:
+    """Points as parallel arrays."""
+
+    series_id: np.ndarray
+    step: np.ndarray
+    value: np.ndarray
+    wall_time: np.ndarray
+
+    def take(self, index: np.ndarray) -> "Columns":
+        return Columns(self.series_id[index], self.step[index], self.value[index],
+                       self.wall_time[index])
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+
 def _dialect_insert(session: Session, table: Table):
     name = session.get_bind().dialect.name
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
 
 
-def series_ids(session: Session, run_id: str, keys: set[str]) -> dict[str, int]:
-    """Ids of the run's series for `keys`, creating the missing ones (race-safe)."""
-    def existing() -> dict[str, int]:
-        stmt = select(Series.key, Series.id).where(Series.run_id == run_id, Series.key.in_(keys))
-        return dict(session.execute(stmt).all())
-
-    found = existing()
-    missing = keys - found.keys()
-    if missing:
-        stmt = _dialect_insert(session, Series.__table__).on_conflict_do_nothing(
-            index_elements=["run_id", "key"]
-        )
+def lock_series(session: Session, run_id: str, keys: list[str]) -> dict[str, tuple[int, int]]:
+    """key -> (series id, last stored step or -1), creating missing series; the rows stay
+    locked until the transaction ends (Postgres), so concurrent batches cannot interleave."""
+    stmt = _dialect_insert(session, Series.__table__).on_conflict_do_nothing(
+        index_elements=["run_id", "key"]
+    )
+    known = set(session.scalars(
+        select(Series.key).where(Series.run_id == run_id, Series.key.in_(keys))
+    ))
+    if missing := [k for k in keys if k not in known]:
         session.execute(
             stmt, [{"run_id": run_id, "key": k, "count": 0, "nonfinite_count": 0} for k in missing]
         )
-        found = existing()
-    return found
+    rows = session.execute(
+        select(Series.key, Series.id, Series.last_step)
+        .where(Series.run_id == run_id, Series.key.in_(keys))
+        .order_by(Series.id)
+        .with_for_update()
+    ).all()
+    return {key: (sid, -1 if last is None else last) for key, sid, last in rows}
 
 
-def _insert_points(session: Session, rows: list[tuple]) -> list[tuple]:
-    """Insert (series_id, step, value, wall_time) rows; return the new (series_id, step, value)."""
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        pg = conn.connection.driver_connection
-        with pg.cursor() as cur:
+def _columns(batch: Batch, series: dict[str, tuple[int, int]], now: float) -> tuple[
+        Columns, np.ndarray]:
+    """The batch as arrays, first occurrence of each (series, step) only, and for each row
+    whether it lies past its series' last stored step. Rows without a time get `now`."""
+    keys = sorted(series)
+    index = {k: i for i, k in enumerate(keys)}
+    kidx = np.fromiter((index[k] for k in batch.keys), dtype=np.int64, count=len(batch.keys))
+    ids = np.array([series[k][0] for k in keys], dtype=np.int64)
+    last = np.array([series[k][1] for k in keys], dtype=np.int64)
+    step = np.array(batch.steps, dtype=np.int64)
+    times = np.array([now if t is None else t for t in batch.times], dtype=np.float64)
+    cols = Columns(ids[kidx], step, np.array(batch.values, dtype=np.float64), times)
+    order = np.lexsort((np.arange(len(step)), step, cols.series_id))
+    sid_o, step_o = cols.series_id[order], step[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (sid_o[1:] != sid_o[:-1]) | (step_o[1:] != step_o[:-1])
+    keep = np.sort(order[first])
+    return cols.take(keep), step[keep] > last[kidx[keep]]
+
+
+def _insert_postgres(session: Session, cols: Columns, appended: np.ndarray) -> NewPoints:
+    pg = session.connection().connection.driver_connection
+    fresh, maybe = cols.take(appended), cols.take(~appended)
+    with pg.cursor() as cur:
+        if len(fresh):
+            with cur.copy(COPY_POINTS) as copy:
+                copy.write(pgcopy.encode(POINT_TYPES, fresh.series_id, fresh.step,
+                                         fresh.value, fresh.wall_time))
+        returned = [np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)]
+        if len(maybe):
             cur.execute(STAGING_DDL)
-            with cur.copy(
-                "COPY cc_staging (series_id, step, value, wall_time) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(["int8", "int8", "float8", "float8"])
-                for row in rows:
-                    copy.write_row(row)
-            cur.execute(INSERT_FROM_STAGING)
-            new = cur.fetchall()
-            cur.execute("TRUNCATE cc_staging")
-            return new
+            with cur.copy(COPY_STAGING) as copy:
+                copy.write(pgcopy.encode(POINT_TYPES, maybe.series_id, maybe.step,
+                                         maybe.value, maybe.wall_time))
+            payload = bytearray()
+            with cur.copy(INSERT_NEW_FROM_STAGING) as copy:
+                for chunk in copy:
+                    payload += chunk
+            returned = pgcopy.decode(["int8", "int8", "float8"], bytes(payload))
+    return NewPoints(
+        np.concatenate([fresh.series_id, returned[0]]),
+        np.concatenate([fresh.step, returned[1]]),
+        np.concatenate([fresh.value, returned[2]]),
+    )
+
+
+def _insert_sqlite(session: Session, cols: Columns) -> NewPoints:
     stmt = (
         sqlite.insert(Point)
         .on_conflict_do_nothing()
         .returning(Point.series_id, Point.step, Point.value)
     )
-    params = [{"series_id": s, "step": st, "value": v, "wall_time": t} for s, st, v, t in rows]
-    return [tuple(r) for r in session.execute(stmt, params).all()]
+    params = [
+        {"series_id": s, "step": st, "value": v, "wall_time": t}
+        for s, st, v, t in zip(cols.series_id.tolist(), cols.step.tolist(),
+                               cols.value.tolist(), cols.wall_time.tolist(), strict=True)
+    ]
+    return NewPoints.from_rows([tuple(r) for r in session.execute(stmt, params).all()])
 
 
 def _merge_series(session: Session, deltas: list[dict]) -> None:
@@ -135,16 +197,19 @@ def _merge_blocks(session: Session, rows: list[dict]) -> None:
     session.execute(upsert, rows)
 
 
-def write_batch(session: Session, run_id: str, batch: Batch) -> IngestResult:
+def write_batch(session: Session, run_id: str, batch: Batch, now: float) -> IngestResult:
     """Store a validated batch; returns what was new. Does not commit."""
-    ids = series_ids(session, run_id, set(batch.keys))
-    rows = [
-        (ids[k], st, v, t)
-        for k, st, v, t in zip(batch.keys, batch.steps, batch.values, batch.times, strict=True)
-    ]
-    new = NewPoints.from_rows(_insert_points(session, rows))
+    series = lock_series(session, run_id, sorted(set(batch.keys)))
+    cols, appended = _columns(batch, series, now)
+    if session.get_bind().dialect.name == "postgresql":
+        new = _insert_postgres(session, cols, appended)
+    else:
+        new = _insert_sqlite(session, cols)
     if len(new):
         _merge_series(session, series_deltas(new))
         _merge_blocks(session, block_deltas(new))
-    return IngestResult(accepted=len(new), duplicates=len(rows) - len(new), series_ids=ids)
-
+    return IngestResult(
+        accepted=len(new),
+        duplicates=len(batch.keys) - len(new),
+        series_ids={k: sid for k, (sid, _) in series.items()},
+    )

@@ -1,5 +1,7 @@
 """HTTP routes for writing and reading metric series."""
 
+import time
+
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -22,7 +24,7 @@ def _ingest(settings: Settings, dispatcher, who: Principal, run_id: str, raw: by
     batch = parse_batch(raw, settings.max_rows_per_batch, settings.max_key_length)
     with get_sessionmaker(settings.database_url)() as session:
         run = runs.get_run(session, who, run_id)
-        result = write_batch(session, run.id, batch)
+        result = write_batch(session, run.id, batch, time.time())
         runs.touch(run, batch.max_step)
         if result.accepted:
             request_forecasts(session, dispatcher, settings, run, result.series_ids)

@@ -3,8 +3,8 @@
 from fastapi import APIRouter, Query, Response
 from pydantic import ValidationError
 
-from backend.deps import PrincipalDep, SessionDep
-from backend.errors import Unprocessable
+from backend.deps import SESSION_COOKIE, PrincipalDep, SessionDep, SettingsDep
+from backend.errors import Unauthorized, Unprocessable
 from backend.models import Run
 from backend.runs import service
 from backend.runs.schemas import (
@@ -15,6 +15,7 @@ from backend.runs.schemas import (
     RunList,
     RunOut,
     RunUpdate,
+    SignIn,
     validate_schedule,
 )
 
@@ -24,6 +25,22 @@ router = APIRouter(prefix="/api/v1", tags=["runs"])
 def run_out(run: Run, project_name: str, summary: dict | None = None) -> RunOut:
     data = {f: getattr(run, f) for f in RunOut.model_fields if f not in ("project", "summary")}
     return RunOut(project=project_name, summary=summary or {}, **data)
+
+
+@router.post("/session", response_model=ProjectList)
+def sign_in(body: SignIn, response: Response, session: SessionDep, settings: SettingsDep):
+    """Dashboard sign-in: checks the key and keeps it in an HttpOnly cookie (never in a URL)."""
+    who = service.principal_for_key(session, body.key, settings.admin_key)
+    if who is None:
+        raise Unauthorized("unknown API key", "key")
+    response.set_cookie(SESSION_COOKIE, body.key, httponly=True, samesite="strict",
+                        path="/api", max_age=30 * 24 * 3600)
+    return list_projects(session, who)
+
+
+@router.delete("/session", status_code=204)
+def sign_out(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/api")
 
 
 @router.get("/projects", response_model=ProjectList)

@@ -75,6 +75,10 @@ class HeartbeatOut(BaseModel):
     should_stop: bool
 
 
+class SignIn(BaseModel):
+    key: str = Field(min_length=1, max_length=256)
+
+
 class ProjectOut(BaseModel):
     model_config = OUT
 

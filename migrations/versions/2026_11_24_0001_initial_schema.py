@@ -93,7 +93,6 @@ def upgrade() -> None:
         sa.Column(
             "series_id",
             BIG_ID,
-            sa.ForeignKey("series.id", ondelete="CASCADE"),
             primary_key=True,
         ),
         sa.Column("step", sa.BigInteger(), primary_key=True),
@@ -106,7 +105,6 @@ def upgrade() -> None:
         sa.Column(
             "series_id",
             BIG_ID,
-            sa.ForeignKey("series.id", ondelete="CASCADE"),
             primary_key=True,
         ),
         sa.Column("level", sa.SmallInteger(), primary_key=True),

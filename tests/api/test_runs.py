@@ -96,3 +96,16 @@ def test_silent_runs_become_crashed(client: TestClient, make_run, settings):
     states = {r: client.get(f"/api/v1/runs/{r}").json()["status"]
               for r in (silent["id"], alive["id"], done["id"])}
     assert states == {silent["id"]: "crashed", alive["id"]: "running", done["id"]: "finished"}
+
+
+def test_dashboard_sign_in_keeps_the_key_in_an_httponly_cookie(client: TestClient, make_run):
+    run = make_run()
+    browser = TestClient(client.app)
+    assert browser.post("/api/v1/session", json={"key": "wrong"}).status_code == 401
+    r = browser.post("/api/v1/session", json={"key": ADMIN_KEY})
+    assert r.status_code == 200
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
+    assert browser.get(f"/api/v1/runs/{run['id']}").status_code == 200
+    browser.delete("/api/v1/session")
+    assert browser.get(f"/api/v1/runs/{run['id']}").status_code == 401

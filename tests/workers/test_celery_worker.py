@@ -1,0 +1,83 @@
+"""A real `curvecast worker` process consumes forecast jobs from the real Redis."""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.app import create_app
+from backend.jobs import CeleryDispatcher
+from backend.settings import Settings
+from tests.conftest import ADMIN_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_worker(pg_url: str, redis_url: str) -> subprocess.Popen:
+    env = {**os.environ, "CURVECAST_DATABASE_URL": pg_url, "CURVECAST_BROKER_URL": redis_url,
+           "CURVECAST_SWEEP_EVERY_S": "1", "CURVECAST_FORECAST_REQUEUE_AFTER_S": "3"}
+    cmd = [sys.executable, "-m", "backend", "worker", "--concurrency", "1"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def celery_client(pg_url: str, redis_url: str) -> Iterator[TestClient]:
+    """The app as deployed with a broker: it only publishes; it runs no job itself."""
+    settings = Settings(database_url=pg_url, broker_url=redis_url, admin_key=ADMIN_KEY)
+    with TestClient(create_app(settings, CeleryDispatcher(redis_url))) as c:
+        c.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        yield c
+
+
+def wait_for_forecast(client: TestClient, run_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+        if body["status"] != "pending":
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"no forecast within {timeout}s: {body}")
+
+
+def _curve(client: TestClient, project: str) -> str:
+    run = client.post("/api/v1/runs", json={"project": project, "total_steps": 4000}).json()
+    rows = [{"step": s, "values": {"loss": 2 + 3 * (s + 10) ** -0.3}} for s in range(0, 2000, 10)]
+    assert client.post(f"/api/v1/runs/{run['id']}/metrics", json={"rows": rows}).status_code == 200
+    return run["id"]
+
+
+def test_a_worker_process_consumes_the_forecast_job(celery_client, pg_url, redis_url, project):
+    worker = start_worker(pg_url, redis_url)
+    try:
+        run_id = _curve(celery_client, project)
+        body = wait_for_forecast(celery_client, run_id)
+        assert body["fitted_upto_step"] == 1990 and body["target_step"] == 4000
+    finally:
+        stop(worker)
+
+
+def test_a_job_sent_while_no_worker_runs_waits_in_redis(celery_client, pg_url, redis_url,
+                                                      project):
+    run_id = _curve(celery_client, project)
+    time.sleep(1)
+    assert celery_client.get(f"/api/v1/runs/{run_id}/forecast/loss").json()["status"] == "pending"
+    worker = start_worker(pg_url, redis_url)
+    try:
+        assert wait_for_forecast(celery_client, run_id)["fitted_upto_step"] == 1990
+    finally:
+        stop(worker)
