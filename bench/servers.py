@@ -1,0 +1,103 @@
+"""Servers for the benchmarks: fresh Postgres databases, `curvecast up`, an MLflow server.
+
+Every benchmark starts its own processes on loopback and stops them when done.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "bench" / ".work"
+MLFLOW_VENV = WORK / "mlflow-venv"
+PG_ADMIN = os.environ.get("CURVECAST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+ADMIN_KEY = "bench-admin-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_database(name: str) -> str:
+    """Drop and create `name`; return its psycopg SQLAlchemy URL."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+
+
+def wait_http(url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@contextmanager
+def process(cmd: list[str], health: str, env: dict[str, str] | None = None,
+            log_name: str = "server") -> Iterator[None]:
+    WORK.mkdir(parents=True, exist_ok=True)
+    with open(WORK / f"{log_name}.log", "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_http(health)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextmanager
+def curvecast_server(db_url: str, broker_url: str = "", **env: str) -> Iterator[str]:
+    """`curvecast up` on `db_url` (migrated first); yields its base URL."""
+    cli = [sys.executable, "-m", "backend"]
+    subprocess.run([*cli, "migrate", "--db", db_url], cwd=ROOT, check=True,
+                   capture_output=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    environ = {"CURVECAST_ADMIN_KEY": ADMIN_KEY, "CURVECAST_BROKER_URL": broker_url, **env}
+    with process([*cli, "up", "--port", str(port), "--db", db_url],
+                 f"{base}/api/v1/health", environ, "curvecast"):
+        yield base
+
+
+def mlflow_python() -> str:
+    python = MLFLOW_VENV / "bin" / "python"
+    if not python.exists():
+        raise SystemExit("MLflow is not installed: run scripts/bench.sh (it makes "
+                         f"{MLFLOW_VENV} from bench/requirements-mlflow.txt)")
+    return str(python)
+
+
+@contextmanager
+def mlflow_server(db_url: str, workers: int = 2) -> Iterator[str]:
+    """An MLflow tracking server on `db_url` (MLflow migrates it itself); yields its URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    artifacts = WORK / "mlflow-artifacts"
+    cmd = [mlflow_python(), "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+           "--backend-store-uri", db_url, "--default-artifact-root", str(artifacts),
+           "--workers", str(workers)]
+    with process(cmd, f"{base}/health", log_name="mlflow"):
+        yield base
