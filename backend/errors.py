@@ -9,6 +9,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("curvecast.api")
@@ -78,6 +79,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _body(exc.status_code, str(exc.detail), None)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(req: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable on %s %s: %s", req.method, req.url.path, exc.orig)
+        response = _body(503, "database unavailable; nothing was stored, retry later", None)
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
