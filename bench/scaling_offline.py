@@ -35,28 +35,51 @@ def cases(all_evals: bool) -> list[Case]:
         for ds in gadre_datasets()
     ]
     if all_evals:
-        evals = ("paloma_c4_en", "paloma_falcon-refinedweb", "paloma_redpajama", "paloma_ptb",
-                 "paloma_dolma_100_programing_languages", "openlm", "de-en")
-        out += [(f"gadre {ds} {ev}", gadre_points(ds, ev), ("overtraining", "loglinear"))
-                for ds in gadre_datasets() for ev in evals]
-    out.append(("muennighoff epochs==1", muennighoff_points(single_epoch=True),
-                ("chinchilla", "overtraining", "loglinear")))
-    out.append(("muennighoff all rows", muennighoff_points(),
-                ("data_constrained", "chinchilla", "loglinear")))
+        evals = (
+            "paloma_c4_en",
+            "paloma_falcon-refinedweb",
+            "paloma_redpajama",
+            "paloma_ptb",
+            "paloma_dolma_100_programing_languages",
+            "openlm",
+            "de-en",
+        )
+        out += [
+            (f"gadre {ds} {ev}", gadre_points(ds, ev), ("overtraining", "loglinear"))
+            for ds in gadre_datasets()
+            for ev in evals
+        ]
+    out.append(
+        (
+            "muennighoff epochs==1",
+            muennighoff_points(single_epoch=True),
+            ("chinchilla", "overtraining", "loglinear"),
+        )
+    )
+    out.append(
+        (
+            "muennighoff all rows",
+            muennighoff_points(),
+            ("data_constrained", "chinchilla", "loglinear"),
+        )
+    )
     return out
 
 
 def pooled(name: str, errors: Sequence[float], covered: Sequence[bool]) -> str:
-    return (f"| {name} | | {len(errors)} | {100 * np.median(errors):.2f} % | "
-            f"{100 * np.mean(covered):.0f} % | |")
+    return (
+        f"| {name} | | {len(errors)} | {100 * np.median(errors):.2f} % | "
+        f"{100 * np.mean(covered):.0f} % | |"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--all-evals", action="store_true")
     args = parser.parse_args()
-    print("| dataset / law | fit runs | held-out runs | median abs rel error | "
-          "90% coverage | fit s |")
+    print(
+        "| dataset / law | fit runs | held-out runs | median abs rel error | 90% coverage | fit s |"
+    )
     print("|---|---|---|---|---|---|")
     pool: dict[str, tuple[list[float], list[bool]]] = {}
     for name, points, laws in cases(args.all_evals):
@@ -65,16 +88,21 @@ def main() -> None:
             if score.status != "ready":
                 print(f"| {name} / {law} | {score.n_fit} | {score.n_test} | {score.status} | | |")
                 continue
-            print(f"| {name} / {law} | {score.n_fit} | {score.n_test} | "
-                  f"{100 * score.median_abs_rel_error:.2f} % | {100 * score.coverage:.0f} % | "
-                  f"{score.seconds:.1f} |")
+            print(
+                f"| {name} / {law} | {score.n_fit} | {score.n_test} | "
+                f"{100 * score.median_abs_rel_error:.2f} % | {100 * score.coverage:.0f} % | "
+                f"{score.seconds:.1f} |"
+            )
             if name.startswith("gadre"):
                 errs, cov = pool.setdefault(law, ([], []))
                 errs += [abs(m - p.loss) / p.loss for p, (m, _, _) in preds]
                 cov += [lo <= p.loss <= hi for p, (_, lo, hi) in preds]
     for law, (errs, cov) in pool.items():
-        print(pooled(f"gadre pooled ({'all evals' if args.all_evals else 'c4_val'}) / {law}",
-                     errs, cov))
+        print(
+            pooled(
+                f"gadre pooled ({'all evals' if args.all_evals else 'c4_val'}) / {law}", errs, cov
+            )
+        )
 
 
 if __name__ == "__main__":

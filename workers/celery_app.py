@@ -1,5 +1,8 @@
 """The Celery app, built from settings (never at import time): task routes and beat schedule."""
 
+import tempfile
+from pathlib import Path
+
 from celery import Celery
 
 from backend.jobs import FORECAST_SERIES, SWEEP
@@ -28,6 +31,8 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         beat_schedule={"sweep": {"task": SWEEP, "schedule": settings.sweep_every_s}},
+        # Beat's small state file goes to the temp dir, not wherever the worker was started.
+        beat_schedule_filename=str(Path(tempfile.gettempdir()) / "curvecast-celerybeat"),
     )
     sender = _CelerySender(app)
 

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Non-finite floats leave as the strings "NaN" / "Infinity" / "-Infinity" (API.md).
 OUT = ConfigDict(ser_json_inf_nan="strings", from_attributes=True)
@@ -122,8 +122,14 @@ class NamedSchedule(BaseModel):
     decay_start: int | None = Field(default=None, ge=0)
     decay_shape: Literal["linear", "sqrt", "cosine"] = "linear"
 
+    @model_validator(mode="after")
+    def _wsd_needs_its_decay(self) -> "NamedSchedule":
+        if self.type == "wsd" and self.decay_start is None:
+            raise ValueError("decay_start is required for a wsd schedule")
+        return self
+
 
 def validate_schedule(spec: dict[str, Any]) -> dict[str, Any]:
     """Check a SCHEDULE against API.md; return it normalised (defaults filled)."""
     model = KnotsSchedule if "knots" in spec else NamedSchedule
-    return model.model_validate(spec).model_dump(mode="json")
+    return model.model_validate(spec).model_dump(mode="json", exclude_none=True)

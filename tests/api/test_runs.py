@@ -109,3 +109,10 @@ def test_dashboard_sign_in_keeps_the_key_in_an_httponly_cookie(client: TestClien
     assert browser.get(f"/api/v1/runs/{run['id']}").status_code == 200
     browser.delete("/api/v1/session")
     assert browser.get(f"/api/v1/runs/{run['id']}").status_code == 401
+
+
+def test_a_wsd_schedule_without_its_decay_start_is_refused(client: TestClient, project):
+    r = client.post("/api/v1/runs", json={
+        "project": project, "lr_schedule": {"type": "wsd", "peak_lr": 1e-3, "total_steps": 10}})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "lr_schedule"
+    assert "decay_start" in r.json()["error"]["message"]

@@ -51,14 +51,15 @@ def test_chinchilla_recovers_known_parameters_from_noisy_synthetic_runs(syntheti
 
 
 def test_bootstrap_parameter_intervals_cover_truth_about_as_often_as_their_level():
-    """Six seeded replicates x 3 parameters at level 0.9: expect about 16 of 18 to cover."""
+    """Five seeded replicates x 3 parameters at level 0.9: expect 13.5 of 15 to cover
+    (11 or fewer has about 5% probability if the intervals are calibrated)."""
     hits = 0
-    for seed in range(1, 7):
-        fit = fit_scaling(synthetic_points(seed=seed), "chinchilla", n_boot=100, seed=seed)
+    for seed in range(1, 6):
+        fit = fit_scaling(synthetic_points(seed=seed), "chinchilla", n_boot=60, seed=seed)
         for name in ("E", "alpha", "beta"):
             lo, hi = fit.intervals[name]
             hits += lo <= TRUE[name] <= hi
-    assert 14 <= hits <= 18
+    assert 12 <= hits <= 15
 
 
 def test_prediction_interval_covers_truth_and_widens_with_extrapolation(synthetic_fit):
@@ -159,7 +160,8 @@ def test_forecast_points_count_less_than_finished_runs_by_their_sd():
     def biased(sd: float | None) -> list[ScalingPoint]:
         return [
             replace(p, loss=p.loss * 1.05, loss_sd=None if sd is None else sd * p.loss)
-            if p.params == big else p
+            if p.params == big
+            else p
             for p in pts
         ]
 
@@ -214,3 +216,28 @@ def test_fit_survives_a_json_round_trip_with_identical_predictions(synthetic_fit
 def test_unknown_law_is_a_caller_error():
     with pytest.raises(ValueError, match="unknown law"):
         fit_scaling(synthetic_points(), "kaplan")
+
+
+def test_overtraining_law_extrapolates_gadre_runs_beyond_ten_times_the_fit_compute():
+    """Gadre et al. 2024 (mlfoundations/scaling@a003c49, c4_val losses): fitted on runs with at
+    most 1/10 of the largest compute, their law predicts the larger runs to about 1%; the
+    plain log-log line in compute misses by several percent because loss has a floor."""
+    import csv
+
+    with open(DATA / "gadre2024_overtraining.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["eval_split"] == "c4_val"]
+    errors = {"overtraining": [], "loglinear": []}
+    for dataset in sorted({r["train_dataset"] for r in rows}):
+        pts = [
+            ScalingPoint(float(r["params"]), float(r["tokens"]), float(r["final_loss"]))
+            for r in rows
+            if r["train_dataset"] == dataset
+        ]
+        cut = 0.1 * max(6 * p.params * p.tokens for p in pts)
+        train = [p for p in pts if 6 * p.params * p.tokens <= cut]
+        test = [p for p in pts if 6 * p.params * p.tokens > cut]
+        for law, errs in errors.items():
+            fit = fit_scaling(train, law, n_boot=20)
+            errs += [abs(fit.predict(p.params, p.tokens)[0] / p.loss - 1) for p in test]
+    assert np.median(errors["overtraining"]) < 0.02
+    assert np.median(errors["loglinear"]) > 2 * np.median(errors["overtraining"])

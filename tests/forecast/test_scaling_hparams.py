@@ -79,8 +79,7 @@ def test_hparam_intervals_cover_about_as_often_as_their_level():
 def test_batch_size_law_in_tokens_only():
     rng = np.random.default_rng(1)
     pts = [
-        (1e9, d, 0.58 * d**0.571 * np.exp(rng.normal(0, 0.05)))
-        for d in np.geomspace(1e9, 1e11, 6)
+        (1e9, d, 0.58 * d**0.571 * np.exp(rng.normal(0, 0.05))) for d in np.geomspace(1e9, 1e11, 6)
     ]
     law = fit_hparam_law(pts, uses=("tokens",))
     assert law.status == "ready" and "b_params" not in law.params

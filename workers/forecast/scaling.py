@@ -90,9 +90,10 @@ class ScalingFit:
             raise ValueError(f"scaling fit is {self.status}: {self.reason}")
         fitter = fitter_for(self.law)
         mean = fitter.predict(np.asarray(self.theta), x)
-        var = self.sigma_noise**2 + (
-            self.kappa * extrapolation_distance(x.log_c, self.log_c_max)
-        ) ** 2
+        var = (
+            self.sigma_noise**2
+            + (self.kappa * extrapolation_distance(x.log_c, self.log_c_max)) ** 2
+        )
         if self.draws:
             var = var + robust_var(np.array([fitter.predict(np.asarray(t), x) for t in self.draws]))
         z = float(norm.ppf(0.5 + self.level / 2.0))
@@ -165,7 +166,11 @@ def fit_scaling(
     n_boot: int = 200,
     seed: int = 0,
 ) -> ScalingFit:
-    """Fit `law` to runs' final losses; degenerate inputs get a status, never a made-up fit."""
+    """Fit `law` to runs' final losses; degenerate inputs get a status, never a made-up fit.
+
+    `n_boot` case-resampling refits give the parameter intervals and the parameter part of
+    prediction intervals (n_boot=0: point fit, noise and extrapolation terms only).
+    """
     if law not in LAWS:
         raise ValueError(f"unknown law {law!r}; expected one of {', '.join(LAWS)}")
     kept, dropped = _clean(points)
@@ -173,8 +178,9 @@ def fit_scaling(
     fitter = fitter_for(law)
     if len(kept) < fitter.n_params + 1:
         why = f"{len(kept)} usable runs for {fitter.n_params} parameters; need at least "
-        return _not_ready("insufficient_data", why + f"{fitter.n_params + 1}{note}", law, level,
-                          len(kept))
+        return _not_ready(
+            "insufficient_data", why + f"{fitter.n_params + 1}{note}", law, level, len(kept)
+        )
     x = _inputs(kept)
     why = fitter.missing(x)
     if why:
@@ -185,11 +191,13 @@ def fit_scaling(
     scale = _scales(fitter, x, y, rel_sd)
     theta = fitter.fit(x, y, scale)
     if not np.all(np.isfinite(theta)):
-        return _not_ready("degenerate", "the optimiser found no finite fit" + note, law, level,
-                          len(kept))
+        return _not_ready(
+            "degenerate", "the optimiser found no finite fit" + note, law, level, len(kept)
+        )
     done = rel_sd == 0
-    resid = (y - fitter.predict(theta, x))[done] if done.sum() >= 3 else (
-        (y - fitter.predict(theta, x)) / scale)
+    resid = y - fitter.predict(theta, x)
+    # Noise of a new finished run: from finished runs when there are enough of them.
+    resid = resid[done] if done.sum() >= 3 else resid / scale
     sigma = noise_scale(resid, fitter.n_params)
     rng = np.random.default_rng(seed)
     errs, dists, boot_vars = future_errors(fitter, x, y, scale, 2 * fitter.n_params, rng)
@@ -239,16 +247,28 @@ def compute_optimal(fit: ScalingFit, compute: float) -> dict:
     """Loss-minimising N, D at C = 6ND (unlimited unique data), with intervals over draws."""
     alloc = _allocation(fit.law, np.asarray(fit.theta), compute) if fit.theta else None
     if fit.status == "ready" and alloc is None:
-        _, lo, hi = fit.predict(1.0, 1.0, flops=compute)
-        mean = fit.predict(1.0, 1.0, flops=compute)[0]
-        return {"params": None, "tokens": None, "loss": mean, "lower": lo, "upper": hi,
-                "compute": compute, "reason": f"law {fit.law!r} has no N/D split"}
+        mean, lo, hi = fit.predict(1.0, 1.0, flops=compute)  # N, D unused: C is given
+        return {
+            "params": None,
+            "tokens": None,
+            "loss": mean,
+            "lower": lo,
+            "upper": hi,
+            "compute": compute,
+            "reason": f"law {fit.law!r} has no N/D split",
+        }
     if alloc is None:
         raise ValueError(f"scaling fit is {fit.status}: {fit.reason}")
     n_opt, d_opt = alloc
     mean, lo, hi = fit.predict(n_opt, d_opt)
-    out = {"params": n_opt, "tokens": d_opt, "loss": mean, "lower": lo, "upper": hi,
-           "compute": compute}
+    out = {
+        "params": n_opt,
+        "tokens": d_opt,
+        "loss": mean,
+        "lower": lo,
+        "upper": hi,
+        "compute": compute,
+    }
     if fit.draws:
         tail = (1.0 - fit.level) / 2.0 * 100.0
         ns = np.array([_allocation(fit.law, np.asarray(t), compute)[0] for t in fit.draws])

@@ -181,9 +181,10 @@ def bootstrap(
     draws = []
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)
-        if isinstance(fitter, DataConstrainedFitter) and not fitter.single_epoch(
-            subset(x, idx)
-        ).any():
+        if (
+            isinstance(fitter, DataConstrainedFitter)
+            and not fitter.single_epoch(subset(x, idx)).any()
+        ):
             continue
         draws.append(fitter.fit(subset(x, idx), y[idx], scale[idx], start=theta))
     return np.array(draws).reshape(-1, len(theta))

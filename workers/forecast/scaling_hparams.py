@@ -33,24 +33,33 @@ def sweep_optimum(hp_values: Sequence[float], losses: Sequence[float]) -> dict:
     hp, loss = hp[order], loss[order]
     x = np.log(hp)
     if len(np.unique(x)) < 3:
-        return {"optimum": float(hp[np.argmin(loss)]) if len(hp) else float("nan"),
-                "loss": float(loss.min()) if len(loss) else float("nan"),
-                "status": "insufficient_data", "n_points": int(len(hp)),
-                "reason": f"{len(np.unique(x))} distinct finite values; a curve needs 3"}
+        return {
+            "optimum": float(hp[np.argmin(loss)]) if len(hp) else float("nan"),
+            "loss": float(loss.min()) if len(loss) else float("nan"),
+            "status": "insufficient_data",
+            "n_points": int(len(hp)),
+            "reason": f"{len(np.unique(x))} distinct finite values; a curve needs 3",
+        }
     best = int(np.argmin(loss))
     argmin = {"optimum": float(hp[best]), "loss": float(loss[best]), "n_points": int(len(hp))}
     if best in (0, len(hp) - 1):
         side = "smallest" if best == 0 else "largest"
-        return argmin | {"status": "edge",
-                         "reason": f"best loss at the {side} value swept; extend the sweep"}
+        return argmin | {
+            "status": "edge",
+            "reason": f"best loss at the {side} value swept; extend the sweep",
+        }
     lo, hi = max(0, best - WINDOW), min(len(hp), best + WINDOW + 1)
     c2, c1, c0 = np.polyfit(x[lo:hi], loss[lo:hi], 2)
     if c2 <= 0:
         return argmin | {"status": "flat", "reason": "no curvature around the best value"}
     x_opt = float(np.clip(-c1 / (2 * c2), x[lo], x[hi - 1]))
-    return {"optimum": float(np.exp(x_opt)), "loss": float(c0 + c1 * x_opt + c2 * x_opt**2),
-            "status": "ready", "reason": f"quadratic in log(hp) through {hi - lo} points",
-            "n_points": int(len(hp))}
+    return {
+        "optimum": float(np.exp(x_opt)),
+        "loss": float(c0 + c1 * x_opt + c2 * x_opt**2),
+        "status": "ready",
+        "reason": f"quadratic in log(hp) through {hi - lo} points",
+        "n_points": int(len(hp)),
+    }
 
 
 @dataclass
@@ -77,8 +86,11 @@ class HparamLaw:
         mean = float(row @ np.asarray(self.coef))
         spread = self.sigma * np.sqrt(1.0 + row @ np.asarray(self.cov_unscaled) @ row)
         q = float(student_t.ppf(0.5 + self.level / 2.0, self.dof))
-        return float(np.exp(mean)), float(np.exp(mean - q * spread)), float(
-            np.exp(mean + q * spread))
+        return (
+            float(np.exp(mean)),
+            float(np.exp(mean - q * spread)),
+            float(np.exp(mean + q * spread)),
+        )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -124,12 +136,17 @@ def fit_hparam_law(
         return HparamLaw(status, reason, uses, {}, {}, level, len(arr))
 
     if len(arr) < n_coef + 1:
-        return not_ready("insufficient_data",
-                         f"{len(arr)} usable sweeps for {n_coef} coefficients; need {n_coef + 1}")
+        return not_ready(
+            "insufficient_data",
+            f"{len(arr)} usable sweeps for {n_coef} coefficients; need {n_coef + 1}",
+        )
     for col, use in ((0, "params"), (1, "tokens")):
         if use in uses and len(np.unique(np.round(np.log(arr[:, col]), 6))) < 2:
-            return not_ready("degenerate", f"all sweeps share one {use} value; "
-                             f"drop {use!r} from `uses` or sweep at another size")
+            return not_ready(
+                "degenerate",
+                f"all sweeps share one {use} value; "
+                f"drop {use!r} from `uses` or sweep at another size",
+            )
     x = _design(arr[:, 0], arr[:, 1], uses)
     y = np.log(arr[:, 2])
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
@@ -142,5 +159,16 @@ def fit_hparam_law(
     params["a"] = float(np.exp(coef[0]))
     intervals = {k: (float(c - h), float(c + h)) for k, c, h in zip(names, coef, half, strict=True)}
     intervals["a"] = (float(np.exp(coef[0] - half[0])), float(np.exp(coef[0] + half[0])))
-    return HparamLaw("ready", f"fitted on {len(arr)} sweeps", uses, params, intervals, level,
-                     len(arr), [float(c) for c in coef], cov.tolist(), sigma, dof)
+    return HparamLaw(
+        "ready",
+        f"fitted on {len(arr)} sweeps",
+        uses,
+        params,
+        intervals,
+        level,
+        len(arr),
+        [float(c) for c in coef],
+        cov.tolist(),
+        sigma,
+        dof,
+    )

@@ -1,0 +1,53 @@
+// How numbers, dates and progress read on the dashboard.
+
+import { toNumber } from "./api.js";
+
+export function value(v) {
+  v = toNumber(v);
+  if (v === null || v === undefined) return "—";
+  if (Number.isNaN(v)) return "NaN";
+  if (!Number.isFinite(v)) return v > 0 ? "∞" : "−∞";
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
+  return v.toPrecision(4).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
+}
+
+export function integer(n) {
+  return n === null || n === undefined ? "—" : Math.round(n).toLocaleString("en-US");
+}
+
+export function percent(p) {
+  return p === null || p === undefined ? "—" : `${Math.round(p * 100)}%`;
+}
+
+export function date(iso) {
+  if (!iso) return "—";
+  return new Date(iso).toLocaleString("en-GB", {
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+  });
+}
+
+export function interval(final) {
+  if (!final) return "—";
+  return `${value(final.mean)} [${value(final.lower)}, ${value(final.upper)}]`;
+}
+
+/** The run's progress in [0, 1], or null when it has no planned length. */
+export function progress(run) {
+  if (!run.total_steps) return null;
+  return Math.min(1, (run.last_step ?? 0) / run.total_steps);
+}
+
+/** A config flattened to dotted keys: {model: {width: 512}} -> {"model.width": 512}. */
+export function flatten(obj, prefix = "", out = {}) {
+  for (const [k, v] of Object.entries(obj ?? {})) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v && typeof v === "object" && !Array.isArray(v)) flatten(v, key, out);
+    else out[key] = v;
+  }
+  return out;
+}
+
+export function configValue(v) {
+  return typeof v === "string" ? v : JSON.stringify(v);
+}

@@ -1,0 +1,99 @@
+"""Runs for the dashboard tests, logged through the public HTTP API like a training script.
+
+Loss curves follow a seeded power law with an annealing drop that tracks the learning rate,
+so the forecaster has something realistic to fit.
+"""
+
+import math
+import random
+import time
+
+import httpx
+
+TOTAL_STEPS = 2000
+EVERY = 10  # log every EVERY steps
+
+
+def cosine_lr(step: int, peak: float, warmup: int = 100, total: int = TOTAL_STEPS) -> float:
+    if step < warmup:
+        return peak * step / warmup
+    return 0.5 * peak * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+
+
+def wsd_lr(step: int, peak: float, warmup: int = 100, decay_start: int = 1600,
+           total: int = TOTAL_STEPS) -> float:
+    if step < warmup:
+        return peak * step / warmup
+    if step < decay_start:
+        return peak
+    return peak * (1 - (step - decay_start) / (total - decay_start))
+
+
+def loss_at(step: int, lr: float, peak: float, floor: float, rng: random.Random) -> float:
+    anneal = 0.25 * (1 - lr / peak) if step > 100 else 0.0
+    return floor + 6.0 * (step + 60) ** -0.35 - anneal + rng.gauss(0, 0.01)
+
+
+def log_points(http: httpx.Client, run: dict, start: int, stop: int, floor: float,
+               seed: int) -> None:
+    """Log loss and lr for steps in [start, stop), as the run's schedule says."""
+    sched = run["lr_schedule"]
+    peak = sched["peak_lr"]
+    lr_fn = wsd_lr if sched["type"] == "wsd" else cosine_lr
+    rng = random.Random(seed * 100_003 + start)
+    rows = []
+    for step in range(start, stop, EVERY):
+        lr = lr_fn(step, peak)
+        rows.append({"step": step, "values": {"loss": loss_at(step, lr, peak, floor, rng),
+                                              "lr": lr}})
+    response = http.post(f"/api/v1/runs/{run['id']}/metrics", json={"rows": rows})
+    response.raise_for_status()
+
+
+def create_run(http: httpx.Client, project: str, name: str, **fields) -> dict:
+    response = http.post("/api/v1/runs", json={
+        "project": project, "name": name, "total_steps": TOTAL_STEPS,
+        "tokens_per_step": 524288, **fields,
+    })
+    response.raise_for_status()
+    return response.json()
+
+
+def seed_project(http: httpx.Client, project: str) -> dict[str, dict]:
+    """Three finished runs and one running WSD run half way; returns runs by name."""
+    cosine = {"type": "cosine", "peak_lr": 1e-3, "warmup_steps": 100, "final_lr": 0.0}
+    finished = [
+        ("baseline", 2.0, {"optimizer": "adamw", "lr": 1e-3, "model": {"width": 512}},
+         ["baseline"]),
+        ("wide", 1.9, {"optimizer": "adamw", "lr": 1e-3, "model": {"width": 1024}}, ["wide"]),
+        ("slow", 2.3, {"optimizer": "sgd", "lr": 1e-3, "model": {"width": 512}}, ["sgd"]),
+    ]
+    runs = {}
+    for i, (name, floor, config, tags) in enumerate(finished):
+        run = create_run(http, project, name, group="sweep-a", tags=tags, config=config,
+                         lr_schedule=cosine)
+        log_points(http, run, 0, TOTAL_STEPS + 1, floor, seed=i)
+        http.patch(f"/api/v1/runs/{run['id']}", json={"status": "finished"}).raise_for_status()
+        runs[name] = run
+    live = create_run(
+        http, project, "live-wsd", group="sweep-b", tags=["wsd", "live"],
+        config={"optimizer": "adamw", "lr": 1e-3, "model": {"width": 768}},
+        lr_schedule={"type": "wsd", "peak_lr": 1e-3, "warmup_steps": 100,
+                     "decay_start": 1600, "decay_shape": "linear", "final_lr": 0.0},
+    )
+    log_points(http, live, 0, 800, 2.05, seed=9)
+    runs["live-wsd"] = live
+    return runs
+
+
+def wait_for_forecasts(http: httpx.Client, run_ids: list[str], timeout: float = 60) -> None:
+    """Poll each run's loss forecast until it is no longer pending."""
+    deadline = time.monotonic() + timeout
+    for run_id in run_ids:
+        while True:
+            body = http.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+            if body["status"] != "pending" and not body.get("stale"):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"forecast of {run_id} still {body['status']}")
+            time.sleep(0.2)

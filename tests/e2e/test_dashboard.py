@@ -1,0 +1,241 @@
+"""The dashboard in a real browser: sign-in, projects, the runs table, a run's forecast
+chart, the comparison, live updates, and the empty and error states."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import KEY, ROOT, screenshot, update_docs
+from tests.e2e.seed import create_run, log_points, wsd_lr
+
+pytestmark = pytest.mark.browser
+
+TRACES = """sel => document.querySelector(sel).data.map(t => ({
+  role: t.meta && t.meta.role, x: Array.from(t.x), y: Array.from(t.y), opacity: t.opacity,
+  yaxis: t.yaxis || "y"}))"""
+DRAWN = """([sel, role]) => { const d = document.querySelector(sel);
+  return !!(d && d.data && d.data.some(t => t.meta && t.meta.role === role)); }"""
+LOSS_PLOT = ".plot[data-metric='loss']"
+
+
+def traces(page: Page, selector: str) -> list[dict]:
+    return page.evaluate(TRACES, selector)
+
+
+def by_role(page: Page, selector: str, role: str) -> list[dict]:
+    return [t for t in traces(page, selector) if t["role"] == role]
+
+
+def wait_drawn(page: Page, selector: str, role: str = "observed") -> None:
+    page.wait_for_function(DRAWN, arg=[selector, role])
+
+
+def row_names(page: Page) -> list[str]:
+    return page.locator("table.runs tbody tr td:nth-child(2) a").all_inner_texts()
+
+
+def test_sign_in_keeps_the_key_in_an_httponly_cookie_only(page: Page, seeded: dict):
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("API key").fill("not-a-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("That key was not accepted")
+
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+    expect(page.get_by_role("link", name=seeded["project"])).to_be_visible()
+    screenshot(page, "projects")
+
+    assert KEY not in page.url
+    assert KEY not in page.evaluate("document.cookie")
+    assert KEY not in page.evaluate("JSON.stringify({...localStorage, ...sessionStorage})")
+    cookie = next(c for c in page.context.cookies() if c["value"] == KEY)
+    assert cookie["httpOnly"]
+    assert page.get_by_role("navigation", name="Main").get_by_role("link").all_inner_texts() == [
+        "Projects"]  # no placeholder pages for APIs that do not exist yet
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.request.get("/api/v1/projects").status == 401
+
+
+def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, seeded: dict,
+                                                            api):
+    page = signed_in
+
+    def flag_slow(route):  # no stop-policy API yet: mark one run as the server would
+        response = route.fetch()
+        body = response.json()
+        for run in body["runs"]:
+            if run["name"] == "slow":
+                run["should_stop"] = True
+                run["stop_reason"] = {"metric": "loss", "p_underperform": 0.97}
+        route.fulfill(response=response, json=body)
+
+    page.route(re.compile(r"/api/v1/runs\?project="), flag_slow)
+    page.goto(f"/#/p/{seeded['project']}")
+    expect(page.locator("table.runs tbody tr")).to_have_count(4)
+    live = page.locator(f"tr[data-run='{seeded['runs']['live-wsd']['id']}']")
+    expect(live).to_contain_text("790 / 2,000")
+    expect(live).to_contain_text("running")
+    expect(live.locator("td").nth(7)).to_have_text(re.compile(r"^\d\.\d+ \[\d\.\d+, \d\.\d+\]$"))
+    slow = page.locator(f"tr[data-run='{seeded['runs']['slow']['id']}']")
+    expect(slow).to_have_class("stop")
+    expect(slow.locator(".flag-stop")).to_have_text("Stop")
+    expect(page.locator(".flag-stop")).to_have_count(1)
+    screenshot(page, "runs-table")
+
+    last = {r["name"]: r["summary"]["loss"]["last_value"]
+            for r in api.get("/api/v1/runs", params={"project": seeded["project"]}).json()["runs"]}
+    page.click("button[data-sort='last']")
+    expect(page.locator("th[aria-sort='ascending']")).to_contain_text("Last loss")
+    assert row_names(page) == sorted(last, key=last.get)
+    page.click("button[data-sort='last']")
+    assert row_names(page) == sorted(last, key=last.get, reverse=True)
+
+    page.select_option("select[name=status]", "running")
+    assert row_names(page) == ["live-wsd"]
+    page.select_option("select[name=status]", "")
+    page.select_option("select[name=tag]", "sgd")
+    assert row_names(page) == ["slow"]
+    page.select_option("select[name=tag]", "")
+    page.select_option("select[name=group]", "sweep-a")
+    assert sorted(row_names(page)) == ["baseline", "slow", "wide"]
+    page.select_option("select[name=group]", "")
+    page.get_by_label("Config").fill("model.width>600 optimizer=adamw")
+    assert sorted(row_names(page)) == ["live-wsd", "wide"]
+    page.get_by_label("Config").fill("optimizer=lion")
+    expect(page.get_by_text("No runs match these filters")).to_be_visible()
+    page.get_by_role("button", name="Clear filters").click()
+    expect(page.locator("table.runs tbody tr")).to_have_count(4)
+
+    page.get_by_label("Select baseline to compare").check()
+    page.get_by_label("Select wide to compare").check()
+    page.get_by_role("button", name="Compare selected (2)").click()
+    expect(page.get_by_role("heading", name="Compare 2 runs")).to_be_visible()
+    ids = {seeded["runs"]["baseline"]["id"], seeded["runs"]["wide"]["id"]}
+    assert set(page.url.split("ids=")[1].split(",")) == ids
+
+
+def test_run_page_draws_forecast_band_boundary_and_schedule(signed_in: Page, seeded: dict,
+                                                           api):
+    page = signed_in
+    run = seeded["runs"]["live-wsd"]
+    fc = api.get(f"/api/v1/runs/{run['id']}/forecast/loss").json()
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/metrics/loss?" in r.url else None)
+    page.goto(f"/#/run/{run['id']}")
+    wait_drawn(page, LOSS_PLOT, "forecast-band")
+    width = page.evaluate(f"document.querySelector(\"{LOSS_PLOT}\").clientWidth")
+    assert asked and asked[0].endswith(f"max_points={2 * width}")  # two points per pixel
+    expect(page.locator("figcaption")).to_contain_text("Forecast at step 2,000")
+    expect(page.locator("figcaption")).to_contain_text(f"Model {fc['model']}")
+    screenshot(page, "run-page")
+    if update_docs():
+        page.screenshot(path=str(ROOT / "docs" / "run-page.png"),
+                        clip={"x": 0, "y": 0, "width": 1280, "height": 720})
+
+    drawn = traces(page, LOSS_PLOT)
+    roles = [t["role"] for t in drawn]
+    for role in ("observed", "forecast-mean", "forecast-band", "lr-logged", "lr-planned"):
+        assert role in roles, roles
+    observed = by_role(page, LOSS_PLOT, "observed")[0]
+    assert observed["x"][-1] == 790
+    mean = by_role(page, LOSS_PLOT, "forecast-mean")[0]
+    assert mean["x"][-1] == run["total_steps"]
+    band = by_role(page, LOSS_PLOT, "forecast-band")[0]
+    assert len(band["x"]) == 2 * len(mean["x"])  # upper out, lower back: one closed band
+    shapes = page.evaluate(f"document.querySelector(\"{LOSS_PLOT}\").layout.shapes")
+    edge = next(s for s in shapes if s["name"] == "forecast-boundary")
+    assert edge["x0"] == edge["x1"] == fc["fitted_upto_step"]
+
+    planned = by_role(page, LOSS_PLOT, "lr-planned")[0]
+    logged = by_role(page, LOSS_PLOT, "lr-logged")[0]
+    assert planned["yaxis"] == logged["yaxis"] == "y2"
+    assert planned["x"][0] == logged["x"][-1] == 790 and planned["x"][-1] == 2000
+    for step, lr in zip(planned["x"], planned["y"], strict=True):
+        assert lr == pytest.approx(wsd_lr(step, 1e-3), abs=1e-12), step
+
+    page.locator("#smoothing").fill("0.9")
+    wait_drawn(page, LOSS_PLOT, "smoothed")
+    assert by_role(page, LOSS_PLOT, "observed")[0]["opacity"] < 1  # raw stays, faded
+    page.get_by_label("Tokens").check()
+    page.wait_for_function(f"document.querySelector(\"{LOSS_PLOT}\").data[0].x.at(-1) > 1e6")
+    assert by_role(page, LOSS_PLOT, "observed")[0]["x"][-1] == 790 * 524288
+    page.get_by_label("Log y").check()
+    page.get_by_label("Log x").check()
+    layout = page.evaluate(f"document.querySelector(\"{LOSS_PLOT}\").layout")
+    assert layout["yaxis"]["type"] == layout["xaxis"]["type"] == "log"
+    edge = next(s for s in layout["shapes"] if s["name"] == "forecast-boundary")
+    assert edge["x0"] == fc["fitted_upto_step"] * 524288
+    expect(page.get_by_role("table").filter(has_text="Config")).to_contain_text("model.width")
+
+
+def test_compare_overlays_runs_with_bands_and_lists_config_differences(signed_in: Page,
+                                                                      seeded: dict):
+    page = signed_in
+    names = ["baseline", "wide", "live-wsd"]
+    ids = ",".join(seeded["runs"][n]["id"] for n in names)
+    page.goto(f"/#/compare?ids={ids}")
+    wait_drawn(page, "figure.chart .plot", "forecast-band")
+    drawn = traces(page, "figure.chart .plot")
+    assert [t["role"] for t in drawn].count("observed") == 3
+    assert [t["role"] for t in drawn].count("forecast-band") == 3
+    diff = page.locator("table.config-diff")
+    expect(diff.locator("tbody tr")).to_have_count(1)
+    expect(diff.locator("tbody tr")).to_have_text(re.compile(r"model\.width\s*512\s*1024\s*768"))
+    expect(diff).to_contain_text("2 keys are the same in all runs")
+    screenshot(page, "compare")
+
+
+def test_live_run_grows_while_the_chart_keeps_its_zoom(signed_in: Page, api, project: str):
+    page = signed_in
+    run = create_run(api, project, "growing", lr_schedule={
+        "type": "wsd", "peak_lr": 1e-3, "warmup_steps": 100, "decay_start": 1600})
+    log_points(api, run, 0, 400, 2.0, seed=3)
+    page.goto(f"/#/run/{run['id']}")
+    wait_drawn(page, LOSS_PLOT)
+    page.evaluate(f"Plotly.relayout(document.querySelector(\"{LOSS_PLOT}\"), "
+                  "{'xaxis.range': [50, 300]})")
+
+    log_points(api, run, 400, 1000, 2.0, seed=3)
+    page.wait_for_function(
+        f"document.querySelector(\"{LOSS_PLOT}\").data[0].x.at(-1) >= 990", timeout=15_000)
+    expect(page.locator(".facts")).to_contain_text("990 / 2,000")
+    assert page.evaluate(
+        f"document.querySelector(\"{LOSS_PLOT}\").layout.xaxis.range") == [50, 300]
+    screenshot(page, "live-zoomed")
+
+
+def test_project_without_runs_shows_the_client_code_then_its_first_run(
+    signed_in: Page, api, pg_url: str, project: str
+):
+    page = signed_in
+    cli = Path(sys.executable).parent / "curvecast"
+    subprocess.run([str(cli), "keys", "create", "--project", project, "--db", pg_url],
+                   check=True, capture_output=True, cwd=ROOT)
+    page.goto(f"/#/p/{project}")
+    expect(page.get_by_role("heading", name="No runs yet")).to_be_visible()
+    code = page.get_by_label("Python client code")
+    expect(code).to_contain_text(f'run = curvecast.init(project="{project}", total_steps=10000)')
+    expect(code).to_contain_text('run.log({"loss": loss}, step=step)')
+    expect(code).to_contain_text("run.finish()")
+    screenshot(page, "empty-project")
+
+    create_run(api, project, "first")
+    expect(page.locator("table.runs tbody tr")).to_have_count(1, timeout=10_000)
+
+
+def test_unknown_run_says_what_happened_and_how_to_go_on(signed_in: Page):
+    page = signed_in
+    page.goto("/#/run/no-such-run")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Not found")
+    expect(alert).to_contain_text("run 'no-such-run' not found")
+    expect(alert.get_by_role("link", name="Back to projects")).to_be_visible()
+    screenshot(page, "unknown-run")
