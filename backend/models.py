@@ -171,3 +171,93 @@ class Forecast(Base):
     p_underperform: Mapped[float | None] = mapped_column(Double)
     should_stop: Mapped[bool] = mapped_column(Boolean, default=False)
     fitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ScalingFitRow(Base):
+    """A scaling-law fit over a project's runs, stored with its inputs and result."""
+
+    __tablename__ = "scaling_fits"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    metric: Mapped[str] = mapped_column(String(256))
+    law: Mapped[str] = mapped_column(String(32))
+    selector: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"group", "tags"}
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    reason: Mapped[str] = mapped_column(String(512), default="")
+    n_runs: Mapped[int] = mapped_column(Integer, default=0)
+    inputs: Mapped[list[Any]] = mapped_column(default=list)  # the points the fit used
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)  # params, intervals, draws
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    fitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StopPolicy(Base):
+    """When to tell a run to stop: per project, or per group when `group` is set."""
+
+    __tablename__ = "stop_policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    group: Mapped[str | None] = mapped_column("group_name", String(256))
+    metric: Mapped[str] = mapped_column(String(256))
+    mode: Mapped[str] = mapped_column(String(8), default="min")
+    reference: Mapped[dict[str, Any]] = mapped_column()  # {"kind": ..., "k"|"target": ...}
+    threshold: Mapped[float] = mapped_column(Double, default=0.9)
+    min_progress: Mapped[float] = mapped_column(Double, default=0.1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class AlertRule(Base):
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    events: Mapped[list[Any]] = mapped_column()
+    channel: Mapped[str] = mapped_column(String(16), default="webhook")  # webhook | slack
+    url: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RunEvent(Base):
+    """A health or decision state a run is in (should_stop, diverged, stalled, ...).
+
+    A row exists while the state holds: entering it fires alerts once, leaving it deletes the
+    row so that entering it again alerts again.
+    """
+
+    __tablename__ = "run_events"
+    __table_args__ = (UniqueConstraint("run_id", "event"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Alert(Base):
+    """One notification of one event to one rule's channel, with its delivery record."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(512))
+    fired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
