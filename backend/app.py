@@ -10,12 +10,14 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+from backend.alerts.routes import router as alerts_router
 from backend.db import get_engine
 from backend.errors import install_error_handlers
 from backend.forecasts.routes import router as forecasts_router
 from backend.jobs import Dispatcher
 from backend.metrics.routes import router as metrics_router
 from backend.runs.routes import router as runs_router
+from backend.scaling.routes import router as scaling_router
 from backend.settings import Settings
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
@@ -50,7 +52,8 @@ def create_app(settings: Settings, dispatcher: Dispatcher) -> FastAPI:
             "jobs": "in-process" if settings.is_embedded else "celery",
         }
 
-    for router in (runs_router, metrics_router, forecasts_router):
+    for router in (runs_router, metrics_router, forecasts_router, alerts_router,
+                   scaling_router):
         app.include_router(router)
 
     plotly_js = resources.files("plotly") / "package_data" / "plotly.min.js"

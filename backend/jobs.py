@@ -18,6 +18,8 @@ log = logging.getLogger("curvecast.jobs")
 
 FORECAST_SERIES = "curvecast.forecast_series"
 SWEEP = "curvecast.sweep"
+DELIVER_ALERT = "curvecast.deliver_alert"
+FIT_SCALING = "curvecast.fit_scaling"
 
 
 class Dispatcher(Protocol):

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_key_length: int = Field(default=256, gt=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     webhook_allow_private: bool = False
+    # Where people open the dashboard; alerts link to runs there.
+    public_url: str = "http://127.0.0.1:8000"
 
     @property
     def is_embedded(self) -> bool:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from celery import Celery
 
-from backend.jobs import FORECAST_SERIES, SWEEP
+from backend.jobs import DELIVER_ALERT, FIT_SCALING, FORECAST_SERIES, SWEEP
 from backend.settings import Settings
-from workers import tasks
+from workers import delivery, scaling_tasks, tasks
 
 
 class _CelerySender:
@@ -39,6 +39,14 @@ def make_celery(settings: Settings) -> Celery:
     @app.task(name=FORECAST_SERIES)
     def forecast_series(run_id: str, key: str) -> str:
         return tasks.forecast_series(settings, sender, run_id, key)
+
+    @app.task(name=DELIVER_ALERT)
+    def deliver_alert(alert_id: int) -> str:
+        return delivery.deliver_alert(settings, alert_id)
+
+    @app.task(name=FIT_SCALING)
+    def fit_scaling(fit_id: int) -> str:
+        return scaling_tasks.fit_scaling_job(settings, sender, fit_id)
 
     @app.task(name=SWEEP)
     def sweep() -> dict[str, int]:

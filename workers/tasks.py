@@ -13,15 +13,25 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from backend.alerts.service import (
+    policy_for,
+    record_decision,
+    reference_for,
+    resend_due_alerts,
+    set_event,
+)
 from backend.db import session_scope
 from backend.forecasts.service import finish_request, requeue_lost_requests, store_forecast
-from backend.jobs import FORECAST_SERIES, SWEEP, Dispatcher
+from backend.jobs import DELIVER_ALERT, FIT_SCALING, FORECAST_SERIES, SWEEP, Dispatcher
 from backend.metrics.reads import find_series, for_fitting
 from backend.models import Run
 from backend.runs.service import mark_stale_runs_crashed
 from backend.settings import Settings
+from workers.delivery import deliver_alert
+from workers.forecast import stopping
 from workers.forecast.schedule import Schedule, schedule_from_spec
 from workers.forecast.trajectory import ReferenceRun, TrajectoryForecast, forecast_trajectory
+from workers.scaling_tasks import fit_scaling_job
 
 log = logging.getLogger("curvecast.worker")
 
@@ -95,6 +105,34 @@ def _fields(fc: TrajectoryForecast, fitted_upto: int) -> dict[str, Any]:
     }
 
 
+def _decide(session, settings: Settings, dispatcher: Dispatcher, run: Run, key: str,
+            fc: TrajectoryForecast, fields: dict[str, Any]) -> None:
+    """Health events from the fit, then the stop policy's decision on this metric."""
+    set_event(session, dispatcher, settings.public_url, run, "diverged",
+              fc.status == "diverged", {"metric": key, "reason": fc.reason})
+    policy = policy_for(session, run)
+    if policy is None or policy.metric != key or fc.status != "ready":
+        return
+    forecast = {"mean": fc.final_mean, "lower": fc.final_lower, "upper": fc.final_upper,
+                "level": fc.level, "target_step": fc.target_step}
+    progress = (run.last_step or 0) / max(fc.target_step, 1)
+    reference = reference_for(session, run, policy)
+    if reference is None:
+        return
+    value, label = reference
+    p = stopping.p_underperform(fc.final_samples, value, policy.mode)
+    stop = stopping.should_stop(p, policy.threshold, progress, policy.min_progress)
+    fields["p_underperform"], fields["should_stop"] = _finite_or_none(p), stop
+    reason = {"metric": key, "forecast": forecast, "reference": value,
+              "reference_label": label, "p_underperform": _finite_or_none(p),
+              "threshold": policy.threshold, "progress": progress,
+              "min_progress": policy.min_progress}
+    record_decision(session, dispatcher, settings.public_url, run, stop, reason)
+    if policy.reference["kind"] == "target":
+        set_event(session, dispatcher, settings.public_url, run, "missed_target",
+                  bool(p > 0.5), reason)
+
+
 def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key: str) -> str:
     """Fit the series' latest points and store the forecast; fit again if data moved on."""
     with session_scope(settings.database_url) as session:
@@ -121,7 +159,9 @@ def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key
                 lr_steps=lr_steps, lr_values=lr_values,
                 references=_references(session, run, key),
             )
-            store_forecast(session, run_id, key, _fields(fc, fitted_upto))
+            fields = _fields(fc, fitted_upto)
+            _decide(session, settings, dispatcher, run, key, fc, fields)
+            store_forecast(session, run_id, key, fields)
         done = finish_request(session, series, fitted_upto)
     if not done:
         dispatcher.send(FORECAST_SERIES, run_id, key)
@@ -129,11 +169,17 @@ def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key
 
 
 def sweep(settings: Settings, dispatcher: Dispatcher) -> dict[str, int]:
-    """Periodic: silent runs become crashed; lost forecast requests are sent again."""
+    """Periodic: silent runs become crashed (a `stalled` event); lost forecast requests and
+    alerts due for a retry are sent again."""
     with session_scope(settings.database_url) as session:
         crashed = mark_stale_runs_crashed(session, settings.stale_after_s)
+        for run in crashed:
+            set_event(session, dispatcher, settings.public_url, run, "stalled", True,
+                      {"reason": f"no heartbeat or metrics for {settings.stale_after_s:.0f} s",
+                       "last_seen": run.last_seen.isoformat()})
         requeued = requeue_lost_requests(session, dispatcher, settings)
-    return {"crashed": crashed, "requeued": requeued}
+        resent = resend_due_alerts(session, dispatcher)
+    return {"crashed": len(crashed), "requeued": requeued, "alerts_resent": resent}
 
 
 def handlers(settings: Settings, dispatcher: Dispatcher) -> dict[str, Callable[..., object]]:
@@ -141,4 +187,6 @@ def handlers(settings: Settings, dispatcher: Dispatcher) -> dict[str, Callable[.
     return {
         FORECAST_SERIES: partial(forecast_series, settings, dispatcher),
         SWEEP: partial(sweep, settings, dispatcher),
+        DELIVER_ALERT: partial(deliver_alert, settings),
+        FIT_SCALING: partial(fit_scaling_job, settings, dispatcher),
     }

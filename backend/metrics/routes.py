@@ -25,7 +25,7 @@ def _ingest(settings: Settings, dispatcher, who: Principal, run_id: str, raw: by
     with get_sessionmaker(settings.database_url)() as session:
         run = runs.get_run(session, who, run_id)
         result = write_batch(session, run.id, batch, time.time())
-        runs.touch(run, batch.max_step)
+        runs.touch(session, run, batch.max_step)
         if result.accepted:
             request_forecasts(session, dispatcher, settings, run, result.series_ids)
         session.commit()

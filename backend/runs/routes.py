@@ -99,6 +99,6 @@ def update_run(run_id: str, body: RunUpdate, session: SessionDep, who: Principal
 @router.post("/runs/{run_id}/heartbeat", response_model=HeartbeatOut)
 def heartbeat(run_id: str, session: SessionDep, who: PrincipalDep) -> HeartbeatOut:
     run = service.get_run(session, who, run_id)
-    service.touch(run)
+    service.touch(session, run)
     session.commit()
     return HeartbeatOut(should_stop=run.should_stop)

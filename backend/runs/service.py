@@ -6,12 +6,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.errors import NotFound
-from backend.models import ApiKey, Project, Run, Series, utcnow
+from backend.models import ApiKey, Project, Run, RunEvent, Series, utcnow
 
 TERMINAL = ("finished", "failed", "killed")
 
@@ -67,6 +67,14 @@ def visible_project(session: Session, who: Principal, name: str) -> Project:
     return project
 
 
+def project_for_write(session: Session, who: Principal, name: str) -> Project:
+    """The project to write into: the admin key creates it on first use, a scoped key may
+    only write into its own."""
+    if who.project_id is None:
+        return get_or_create_project(session, name)
+    return visible_project(session, who, name)
+
+
 def list_projects(session: Session, who: Principal) -> list[tuple[Project, int]]:
     stmt = (
         select(Project, func.count(Run.id))
@@ -86,10 +94,7 @@ def create_run(session: Session, who: Principal, fields: dict) -> tuple[Run, boo
     key may only create runs in its own project.
     """
     project_name = fields.pop("project")
-    if who.project_id is None:
-        project = get_or_create_project(session, project_name)
-    else:
-        project = visible_project(session, who, project_name)
+    project = project_for_write(session, who, project_name)
     run_id = fields.pop("id", None) or uuid.uuid4().hex
     existing = session.get(Run, run_id)
     if existing is not None:
@@ -142,27 +147,31 @@ def set_status(run: Run, status: str) -> None:
     run.last_seen = utcnow()
 
 
-def touch(run: Run, last_step: int | None = None) -> None:
-    """Record that the run is alive; a run marked crashed comes back to life."""
+def touch(session: Session, run: Run, last_step: int | None = None) -> None:
+    """Record that the run is alive; a run marked crashed comes back to life (no longer
+    stalled)."""
     run.last_seen = utcnow()
     if last_step is not None and (run.last_step is None or last_step > run.last_step):
         run.last_step = last_step
     if run.status == "crashed":
         run.status = "running"
+        session.execute(delete(RunEvent).where(RunEvent.run_id == run.id,
+                                               RunEvent.event == "stalled"))
 
 
 def mark_stale_runs_crashed(
     session: Session, stale_after_s: float, now: datetime | None = None
-) -> int:
-    """Runs still `running` but silent for `stale_after_s` become `crashed`; returns how many."""
+) -> list[Run]:
+    """Runs still `running` but silent for `stale_after_s` become `crashed`; returns them."""
     cutoff = (now or utcnow()) - timedelta(seconds=stale_after_s)
-    result = session.execute(
+    ids = session.scalars(
         update(Run)
         .where(Run.status == "running", Run.last_seen < cutoff)
         .values(status="crashed")
+        .returning(Run.id)
         .execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0
+    ).all()
+    return [session.get(Run, run_id) for run_id in ids]
 
 
 def project_name(session: Session, run: Run) -> str:

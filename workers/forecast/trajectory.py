@@ -16,22 +16,23 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.stats import spearmanr
 
-from workers.forecast.fit import Fit, Prior, bootstrap, fit_law, holdout_weights
+from workers.forecast.fit import HUBER_DELTA, Fit, Prior, bootstrap, fit_law, holdout_weights
 from workers.forecast.guesses import LAMBDAS, Start, starts
 from workers.forecast.laws import LAWS, Design, Law
 from workers.forecast.schedule import Schedule, schedule_from_logged
 
 MIN_POINTS = 8
 FIT_BINS = 100
-REF_BINS = 40
+REF_BINS = 30
 N_DRAWS = 200
 CURVE_POINTS = 200
 HOLDOUT = 0.3  # share of the observed span held back to score laws
 DIVERGE_RATIO = 1.2  # loss 20% above its running minimum, or above its start: diverged
 # Cold prior on the annealing drop D (an unseen cooldown cannot be measured): a full anneal
-# of the peak lr gains about as much as doubling the lr area would, +-50%.
+# of the peak lr gains about as much as doubling the lr area would, +-50% (Student-t).
 ANNEAL_PRIOR_DOUBLINGS = 1.0
 ANNEAL_PRIOR_SD = 0.5
+ANNEAL_PRIOR_DOF = 2.0  # heavy-tailed: a cooldown the data do show overrules the guess
 TRANSFER_SD = 0.1  # relative sd of amplitudes transferred from finished runs
 HORIZON_POWER = 1.0  # tail-test error grows with (forecast horizon / tail length) ** this
 
@@ -82,6 +83,7 @@ class _Candidate:
     start: Start
     prior: Prior | None
     prior_note: str | None = None
+    sigma: float = 0.0  # model error seen on the references: floors the noise the fit assumes
 
 
 def _bin(steps: np.ndarray, values: np.ndarray, n_bins: int) -> _Curve:
@@ -175,8 +177,11 @@ def _cold_candidates(curve: _Curve, design: Design, sched: Schedule | None) -> l
     s1_cut = float(design.s1[-1])
     d0 = ANNEAL_PRIOR_DOUBLINGS * amp * s1_cut**-alpha * (1.0 - 2.0**-alpha)
     d0 = max(d0, 1e-4 * float(curve.values[-1]))
-    prior = Prior(np.array([[0.0, 0.0, 1.0]]), np.array([d0]), np.array([ANNEAL_PRIOR_SD * d0]))
-    return [_Candidate(law, start, prior)]
+    prior = Prior(np.array([[0.0, 0.0, 1.0]]), np.array([d0]), np.array([ANNEAL_PRIOR_SD * d0]),
+                  ANNEAL_PRIOR_DOF)
+    # Smoothed curves have almost no noise, so tiny misfits of the law would overrule the
+    # prior; laws are not better than ~0.1% (the Huber scale), so that floors the noise.
+    return [_Candidate(law, start, prior, None, HUBER_DELTA)]
 
 
 def _warm_candidates(
@@ -208,7 +213,7 @@ def _warm_candidates(
         law = LAWS[name]
         span = _decay_span(usable)
         joint = fit_law(_stacked_law(law, run, len(usable)), stacked, y, w,
-                        starts(name, curve.steps, span), sigma)
+                        starts(name, curve.steps, span), sigma, n_polish=1)
         amps = joint.coef[len(usable):]
         p = len(law.coef_names)
         rows = np.eye(p)[1:]
@@ -218,7 +223,8 @@ def _warm_candidates(
         note = (f"{name} shape ({shape}) and amplitudes from {len(usable)} finished runs: "
                 + ", ".join(r.name or "?" for r, _ in usable))
         fixed = Start(joint.theta[None, :], tuple(None for _ in law.theta_names))
-        out.append(_Candidate(law, fixed, prior, note))
+        misfit = float(np.sqrt(np.average((1.0 - joint.fitted / y) ** 2, weights=w)))
+        out.append(_Candidate(law, fixed, prior, note, misfit))
     return out
 
 
@@ -226,6 +232,8 @@ def _decay_span(usable: Sequence[tuple[ReferenceRun, _Curve]]) -> float:
     """Typical number of steps over which the references' lr decays (multi-power timescale)."""
     spans = []
     for r, c in usable:
+        if r.schedule is None:
+            continue
         lr = r.schedule.lr(c.steps)
         falling = np.flatnonzero(np.diff(lr) < 0)
         if falling.size:
@@ -243,7 +251,7 @@ def _tail_error(cand: _Candidate, curve: _Curve, sched: Schedule | None, horizon
     d_head = _design(sched, curve.steps[head], horizon, drops)
     d_tail = _design(sched, curve.steps[~head], horizon, drops)
     f = fit_law(cand.law, d_head, curve.values[head], curve.weights[head], cand.start,
-                curve.sigma, cand.prior, 1)
+                max(curve.sigma, cand.sigma), cand.prior, 1)
     err = f.predict(d_tail) / curve.values[~head] - 1.0
     return float(np.sqrt(np.mean(err[-max(1, len(err) // 3):] ** 2)))
 
@@ -277,7 +285,7 @@ def forecast_trajectory(
         return replace(result, status=bad[0], reason=bad[1])
     post = steps >= warmup_end
     curve = _bin(steps[post], values[post], FIT_BINS)
-    last = float(curve.steps[-1])
+    last = float(steps[-1])
     if last >= target:
         v = float(curve.values[-1])
         half = 1.645 * curve.sigma * v
@@ -288,7 +296,10 @@ def forecast_trajectory(
     warm = _warm_candidates(references, sched, curve) if references else []
     design = _design(sched, curve.steps, horizon, any(c.law.name == "multi_power" for c in warm))
     cands = warm or _cold_candidates(curve, design, sched)
-    errors = {c.law.name: _tail_error(c, curve, sched, horizon) for c in cands}
+    # A law is scored on the held-back tail of this curve and, when transferred, also on how
+    # well it fits the finished runs (which show the cooldowns this curve has not reached).
+    errors = {c.law.name: float(np.hypot(_tail_error(c, curve, sched, horizon), c.sigma))
+              for c in cands}
     weights = holdout_weights(errors) or {cands[0].law.name: 1.0}
 
     n_curve = min(CURVE_POINTS, max(2, target - int(last) + 1))
@@ -301,7 +312,8 @@ def forecast_trajectory(
         n = max(1, int(round(weights[c.law.name] * N_DRAWS)))
         drops = c.law.name == "multi_power"
         d_fit = design if (drops or not design.drops) else replace(design, drops=())
-        fit = fit_law(c.law, d_fit, curve.values, curve.weights, c.start, curve.sigma, c.prior)
+        fit = fit_law(c.law, d_fit, curve.values, curve.weights, c.start,
+                      max(curve.sigma, c.sigma), c.prior)
         fits[c.law.name] = (fit, c)
         pred = _design(sched, curve_step, horizon, drops)
         sim = bootstrap(fit, d_fit, curve.values, pred, n, rng)
@@ -320,8 +332,15 @@ def forecast_trajectory(
     fit, cand = fits[top]
     model = top if len(weights) == 1 else "mix(" + ",".join(
         f"{k}:{v:.2f}" for k, v in sorted(weights.items(), key=lambda kv: -kv[1])) + ")"
+    reason = _reason(fit, errors)
+    if sched is not None and not warm:
+        peak = float(np.max(sched.lr(np.linspace(0, horizon, 2049))))
+        ahead = float(sched.lr(np.array([last]))[0] - sched.lr(np.array([float(target)]))[0])
+        if ahead > 0.1 * peak:
+            reason += ("; the lr decay still ahead is priced by the default annealing prior "
+                       "(no finished runs to learn it from), hence the wide interval")
     return replace(
-        result, status="ready", reason=_reason(fit, errors), model=model,
+        result, status="ready", reason=reason, model=model,
         params=_params(fit), final_mean=float(mean[-1]), final_lower=float(lo[-1]),
         final_upper=float(hi[-1]), final_samples=sim[:, -1].copy(), curve_step=curve_step,
         curve_mean=mean, curve_lower=lo, curve_upper=hi, prior=cand.prior_note,

@@ -1,0 +1,72 @@
+"""Alert delivery to a JSON webhook or a Slack incoming webhook, one attempt per job.
+
+A failed attempt is recorded with its error and retried by the sweep after a backoff; after
+the last retry the alert is `failed`. Every attempt is visible in the alert log.
+"""
+
+import logging
+
+import httpx
+
+from backend.alerts.service import claim_alert, record_attempt
+from backend.alerts.urls import UnsafeUrl, check_webhook_url
+from backend.db import session_scope
+from backend.models import Alert, AlertRule
+from backend.settings import Settings
+
+log = logging.getLogger("curvecast.delivery")
+TIMEOUT_S = 5.0
+
+
+def slack_text(alert: Alert) -> str:
+    """One readable line for a person: what happened to which run, the forecast, a link."""
+    p = alert.payload
+    what = {
+        "should_stop": "should stop early",
+        "diverged": "diverged",
+        "stalled": "stalled (no heartbeat or metrics)",
+        "missed_target": "is predicted to miss its target",
+    }.get(alert.event, alert.event)
+    details = p.get("details") or {}
+    forecast = details.get("forecast")
+    extra = ""
+    if forecast:
+        extra = (f" Forecast {details.get('metric', '')} at step {forecast.get('target_step')}:"
+                 f" {forecast['mean']:.4g} (90%: {forecast['lower']:.4g}-{forecast['upper']:.4g})")
+        if details.get("p_underperform") is not None:
+            extra += (f", P(worse than {details.get('reference_label', 'reference')})"
+                      f" = {details['p_underperform']:.2f}.")
+    elif details.get("reason"):
+        extra = f" {details['reason']}."
+    return f"Run <{p['dashboard_url']}|{p['run_name']}> {what}.{extra}"
+
+
+def _body(alert: Alert, rule: AlertRule) -> dict:
+    if rule.channel == "slack":
+        return {"text": slack_text(alert)}
+    return {"id": alert.id, "event": alert.event, "fired_at": alert.fired_at.isoformat(),
+            **alert.payload}
+
+
+def deliver_alert(settings: Settings, alert_id: int) -> str:
+    """Make one delivery attempt of a pending alert; returns its state afterwards."""
+    with session_scope(settings.database_url) as session:
+        claimed = claim_alert(session, alert_id)
+    if claimed is None:
+        return "not due"
+    alert, rule = claimed
+    error = None
+    try:
+        check_webhook_url(rule.url, settings.webhook_allow_private)
+        response = httpx.post(rule.url, json=_body(alert, rule), timeout=TIMEOUT_S)
+        if response.status_code >= 300:
+            error = f"HTTP {response.status_code}: {response.text[:200]}"
+    except (httpx.HTTPError, UnsafeUrl) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    with session_scope(settings.database_url) as session:
+        row = session.get(Alert, alert_id)
+        record_attempt(row, error)
+        state = row.state
+    if error:
+        log.warning("alert %s attempt failed: %s", alert_id, error)
+    return state
