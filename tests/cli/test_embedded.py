@@ -1,0 +1,59 @@
+"""`curvecast up` with nothing configured: a SQLite file under ./.curvecast, jobs in-process,
+and with --demo, simulated runs logging live through the HTTP API with the real client."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bare_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CURVECAST_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def test_up_with_nothing_configured_serves_forecasts_from_sqlite(tmp_path):
+    port = _port()
+    server = subprocess.Popen([sys.executable, "-m", "backend", "up", "--port", str(port),
+                               "--demo"], cwd=tmp_path, env=_bare_env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        key_file = tmp_path / ".curvecast" / "demo.key"
+        while time.monotonic() < deadline and not key_file.exists():
+            time.sleep(0.2)
+        assert (tmp_path / ".curvecast" / "curvecast.db").exists()
+        headers = {"Authorization": f"Bearer {key_file.read_text().strip()}"}
+        health = httpx.get(f"{base}/api/v1/health").json()
+        assert (health["database"], health["jobs"]) == ("sqlite", "in-process")
+        forecast: dict = {}
+        while time.monotonic() < deadline:
+            runs = httpx.get(f"{base}/api/v1/runs", params={"project": "demo"},
+                             headers=headers).json().get("runs", [])
+            live = [r for r in runs if r["status"] == "running" and r["last_step"]]
+            if live:
+                forecast = httpx.get(f"{base}/api/v1/runs/{live[0]['id']}/forecast/loss",
+                                     headers=headers).json()
+                if forecast["status"] == "ready":
+                    break
+            time.sleep(0.5)
+        assert forecast.get("status") == "ready", forecast
+        assert forecast["final"]["lower"] <= forecast["final"]["mean"] <= forecast["final"]["upper"]
+        assert {r["name"] for r in runs} >= {"ladder-cosine-a", "ladder-wsd-a"}
+    finally:
+        server.terminate()
+        server.wait(20)
