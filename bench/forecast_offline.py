@@ -41,15 +41,16 @@ def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm")) -> l
             base = {"run": run.run_id, "model": run.model, "family": run.family, "cut": frac}
             for mode in modes:
                 refs = references_for(run, runs) if mode == "warm" else []
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 fc = forecast_trajectory(steps, loss, total_steps=run.target_step,
                                          schedule=schedule_from_spec(run.lr_spec),
                                          references=refs)
                 ms = 1000 * (time.perf_counter() - t0)
+                cpu_ms = 1000 * (time.process_time() - c0)
                 ok = fc.status == "ready"
                 cov = (fc.final_lower <= run.truth <= fc.final_upper) if ok else None
                 rows.append(base | {"mode": mode, "err": rel_err(fc.final_mean, run.truth),
-                                    "cov90": cov, "ms": ms, "status": fc.status,
+                                    "cov90": cov, "ms": ms, "ms_cpu": cpu_ms, "status": fc.status,
                                     "model_used": fc.model})
             rows.append(base | {"mode": "last", "err": rel_err(baseline_last(steps, loss),
                                                                  run.truth)})
@@ -70,8 +71,11 @@ def main() -> None:
         runs = [r for r in runs if r.model in keep]
     rows = evaluate(runs, tuple(args.modes.split(",")))
     print(f"{len(runs)} runs: " + ", ".join(sorted({r.model for r in runs})))
-    keys = ("mode", "cut") + ((args.by,) if args.by else ())
-    print(format_table(rows, keys, ("err", "cov90", "ms")))
+    metrics = ("err", "cov90", "ms", "ms_cpu")
+    print(format_table(rows, ("mode", "cut"), metrics))
+    if args.by:
+        print()
+        print(format_table(rows, ("mode", "cut", args.by), metrics))
     bad = [r for r in rows if r.get("status") not in (None, "ready")]
     if bad:
         print(f"{len(bad)} forecasts not ready: " + ", ".join(

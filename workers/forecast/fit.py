@@ -10,6 +10,7 @@ cross-run knowledge are carried.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,11 +25,32 @@ IRLS_ITERATIONS = 3
 
 @dataclass(frozen=True)
 class Prior:
-    """rows @ coef ~ Normal(mean, sd), one row per constraint."""
+    """rows @ coef ~ Normal(mean, sd), one row per constraint; Student-t with ``dof`` degrees
+    of freedom when given, so that a guess yields to data that clearly disagree with it."""
 
     rows: np.ndarray
     mean: np.ndarray
     sd: np.ndarray
+    dof: float | None = None
+
+    def cost(self, coef: np.ndarray) -> tuple[float, np.ndarray]:
+        """(negative log density up to a constant, IRLS weights of the rows)."""
+        z2 = ((self.rows @ coef - self.mean) / self.sd) ** 2
+        if self.dof is None:
+            return float(np.sum(z2)), np.ones_like(z2)
+        return (float(np.sum((self.dof + 1) * np.log1p(z2 / self.dof))),
+                (self.dof + 1) / (self.dof + z2))
+
+    def effective(self, coef: np.ndarray) -> Prior:
+        """The prior as it acts at ``coef`` (Gaussian weight), keeping its tails for draws."""
+        return Prior(self.rows, self.mean, self.sd / np.sqrt(self.cost(coef)[1]), self.dof)
+
+    def draw_means(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Prior means redrawn per bootstrap replicate (t tails capped at 3 sd)."""
+        z = rng.standard_normal((n, len(self.mean)))
+        if self.dof is not None:
+            z = np.clip(rng.standard_t(self.dof, (n, len(self.mean))), -3.0, 3.0)
+        return self.mean[None, :] + self.sd[None, :] * z
 
 
 @dataclass
@@ -41,7 +63,8 @@ class Fit:
     weights: np.ndarray  # data weights times final Huber weights
     fitted: np.ndarray
     cloud: np.ndarray  # theta rows near the optimum, resampled by the bootstrap
-    prior: Prior | None
+    prior: Prior | None  # as a Gaussian at the optimum
+    penalty: Callable[[np.ndarray], float] | None = None  # shape prior, as in the fit
 
     def predict(self, design: Design, theta: np.ndarray | None = None) -> np.ndarray:
         th = self.theta if theta is None else theta
@@ -67,20 +90,24 @@ def solve_coef(
     xn = x / y[:, None]
     h = np.ones_like(y)
     coef = np.zeros(x.shape[1])
+    pw = np.ones(0 if prior is None else len(prior.mean))
     for _ in range(IRLS_ITERATIONS):
         sw = np.sqrt(w * h) / sigma
         a, b = xn * sw[:, None], sw
         if prior is not None:
-            a = np.vstack([a, prior.rows / prior.sd[:, None]])
-            b = np.concatenate([b, prior.mean / prior.sd])
+            psw = np.sqrt(pw) / prior.sd
+            a = np.vstack([a, prior.rows * psw[:, None]])
+            b = np.concatenate([b, prior.mean * psw])
         if not np.isfinite(a).all():
             return coef, np.inf, w
         coef = nnls(a, b, maxiter=50 * x.shape[1])[0]
         r = 1.0 - xn @ coef
         h = np.minimum(1.0, HUBER_DELTA / np.maximum(np.abs(r), 1e-300))
+        if prior is not None:
+            pw = prior.cost(coef)[1]
     obj = float(np.sum(w * huber(r)) / sigma**2)
     if prior is not None:
-        obj += float(np.sum(((prior.rows @ coef - prior.mean) / prior.sd) ** 2))
+        obj += prior.cost(coef)[0]
     return coef, obj, w * h
 
 
@@ -97,9 +124,10 @@ def fit_law(
     """Grid of starts, then L-BFGS-B on the continuous shape parameters from the best few."""
 
     def objective(theta: np.ndarray) -> float:
+        extra = start.penalty(theta) if start.penalty is not None else 0.0
         try:
             with np.errstate(all="ignore"):
-                return solve_coef(law.basis(theta, design), y, w, sigma, prior)[1]
+                return solve_coef(law.basis(theta, design), y, w, sigma, prior)[1] + extra
         except (ValueError, KeyError, FloatingPointError):
             return np.inf
 
@@ -122,9 +150,10 @@ def fit_law(
             best_obj, best_theta = float(res.fun), base.copy()
             best_theta[cont] = res.x
     x = law.basis(best_theta, design)
-    coef, obj, wh = solve_coef(x, y, w, sigma, prior)
-    return Fit(law, best_theta, coef, obj, sigma, wh, x @ coef,
-               _cloud(best_theta, start, cont), prior)
+    coef, _, wh = solve_coef(x, y, w, sigma, prior)
+    return Fit(law, best_theta, coef, best_obj, sigma, wh, x @ coef,
+               _cloud(best_theta, start, cont),
+               None if prior is None else prior.effective(coef), start.penalty)
 
 
 def _cloud(theta: np.ndarray, start: Start, cont: list[int]) -> np.ndarray:
@@ -169,8 +198,7 @@ def bootstrap(
     target = 1.0 / (1.0 - r[block_indices(len(y), n_draws, rng)])  # y*/fitted, (draws, n)
     w = fit.weights / fit.sigma**2
     if fit.prior is not None:
-        z = rng.standard_normal((n_draws, len(fit.prior.mean)))
-        pmean = fit.prior.mean[None, :] + fit.prior.sd[None, :] * z
+        pmean = fit.prior.draw_means(n_draws, rng)
         pw = 1.0 / fit.prior.sd**2
     best = np.full(n_draws, np.inf)
     out = np.tile(fit.predict(pred), (n_draws, 1))
@@ -193,6 +221,8 @@ def bootstrap(
         obj = np.sum(w[None, :] * res**2, axis=1)
         if fit.prior is not None:
             obj += np.sum(pw[None, :] * (coef @ fit.prior.rows.T - pmean) ** 2, axis=1)
+        if fit.penalty is not None:
+            obj += fit.penalty(theta)
         obj[np.any(coef[:, 1:] < 0, axis=1)] = np.inf
         take = obj < best
         best[take] = obj[take]

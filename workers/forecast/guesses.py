@@ -8,6 +8,7 @@ exponent of 5 or a negative timescale means the fit is chasing noise).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,10 +21,20 @@ DEFAULT_LAMBDA = 0.999
 
 @dataclass(frozen=True)
 class Start:
-    """Starting grid (rows of theta) and per-dimension bounds (None: discrete, grid only)."""
+    """Starting grid (rows of theta) and per-dimension bounds (None: discrete, grid only).
+
+    ``penalty(theta)`` is a negative log prior on the shape, added to the fit objective.
+    """
 
     grid: np.ndarray
     bounds: tuple[tuple[float, float] | None, ...]
+    penalty: Callable[[np.ndarray], float] | None = None
+
+
+def _memory_penalty(theta: np.ndarray) -> float:
+    """Log-normal prior on the annealing memory 1/(1-lam) around the published default:
+    a cooldown seen only in part cannot tell a long memory from a small drop."""
+    return float(np.log((1.0 - theta[1]) / (1.0 - DEFAULT_LAMBDA)) ** 2)
 
 
 def _alphas(n: int) -> np.ndarray:
@@ -45,7 +56,7 @@ def starts(law: str, steps: np.ndarray, decay_span: float = 0.0) -> Start:
         return Start(grid, ((0.01, 3.0), (0.0, 10.0 * first + 1.0)))
     if law == "lr_annealing":
         grid = np.array(list(itertools.product(_alphas(12), LAMBDAS)))
-        return Start(grid, ((0.02, 2.5), None))
+        return Start(grid, ((0.02, 2.5), None), _memory_penalty)
     if law == "multi_power":
         span = max(decay_span, 100.0)
         log_c = -np.log(span) + np.array([-2.0, 0.0, 2.0])

@@ -80,7 +80,9 @@ class Schedule:
             self._grid[key] = np.cumsum(m) * stride
         return np.interp(steps, grid, self._grid[key])
 
-    def drop_design(self, steps: np.ndarray, scale: float = 1.0, max_groups: int = 32) -> DropDesign:
+    def drop_design(
+        self, steps: np.ndarray, scale: float = 1.0, max_groups: int = 32
+    ) -> DropDesign:
         """Group the lr decreases before ``max(steps)`` for the multi-power law (vectorised).
 
         ``scale`` multiplies the lr (callers pass 1/peak so the law works in peak units).

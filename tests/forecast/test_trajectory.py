@@ -1,0 +1,121 @@
+import time
+
+import numpy as np
+import pytest
+
+from tests.forecast.synthetic import annealing_curve, noisy, wsd
+from workers.forecast.laws import power_law
+from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
+
+
+def _wsd_run(total, decay_start, upto, rel_sd=3e-4, seed=0):
+    sched = wsd(total, decay_start)
+    t = np.arange(250, upto + 1, 50, dtype=float)
+    y = noisy(annealing_curve(sched, t), rel_sd, np.random.default_rng(seed))
+    truth = float(annealing_curve(sched, np.array([float(total)]))[0])
+    return sched, t, y, truth
+
+
+def test_warm_forecast_predicts_an_unseen_wsd_cooldown_that_a_power_law_misses():
+    sched, t, y, truth = _wsd_run(20_000, 16_000, upto=12_000)
+    ref_sched, rt, ry, _ = _wsd_run(10_000, 8_000, upto=10_000, seed=1)
+    ref = ReferenceRun(rt, ry, 10_000, ref_sched, name="short-wsd")
+    warm = forecast_trajectory(t, y, total_steps=20_000, schedule=sched, references=[ref])
+    blind = forecast_trajectory(t, y, total_steps=20_000)
+    assert warm.status == "ready"
+    warm_err, blind_err = abs(warm.final_mean / truth - 1), abs(blind.final_mean / truth - 1)
+    assert blind_err > 0.03  # the power law cannot see the cooldown
+    assert warm_err < min(0.01, blind_err / 4)
+    assert warm.prior is not None and "short-wsd" in warm.prior
+    assert warm.final_lower <= truth <= warm.final_upper
+
+
+def test_cold_forecast_extrapolates_a_cooldown_it_has_started_to_see():
+    sched, t, y, truth = _wsd_run(20_000, 14_000, upto=16_000)
+    cold = forecast_trajectory(t, y, total_steps=20_000, schedule=sched)
+    blind = forecast_trajectory(t, y, total_steps=20_000)
+    assert cold.prior is None and cold.model == "lr_annealing"
+    cold_err, blind_err = abs(cold.final_mean / truth - 1), abs(blind.final_mean / truth - 1)
+    assert cold_err < 0.015 and blind_err > 3 * cold_err
+
+
+def test_logged_lr_gives_the_same_forecast_as_the_planned_schedule():
+    sched, t, y, _ = _wsd_run(20_000, 14_000, upto=16_000)
+    planned = forecast_trajectory(t, y, total_steps=20_000, schedule=sched)
+    logged = forecast_trajectory(t, y, total_steps=20_000, schedule=sched,
+                                 lr_steps=np.arange(0, 16_001, 10.0),
+                                 lr_values=sched.lr(np.arange(0, 16_001, 10.0)))
+    assert logged.final_mean == pytest.approx(planned.final_mean, rel=1e-3)
+
+
+def test_forecast_curve_runs_from_last_step_to_target_with_ordered_band():
+    t = np.linspace(10, 3000, 300)
+    y = noisy(power_law(t, 2.0, 20.0, 0.5), 3e-3, np.random.default_rng(0))
+    fc = forecast_trajectory(t, y, total_steps=10_000, seed=3)
+    assert fc.status == "ready" and fc.target_step == 10_000
+    assert fc.curve_step[0] == pytest.approx(3000) and fc.curve_step[-1] == 10_000
+    assert len(fc.curve_step) <= 200
+    assert np.all(fc.curve_lower <= fc.curve_mean) and np.all(fc.curve_mean <= fc.curve_upper)
+    assert fc.final_samples is not None and len(fc.final_samples) >= 150
+    again = forecast_trajectory(t, y, total_steps=10_000, seed=3)
+    assert again.final_lower == fc.final_lower  # seeded
+
+
+def test_too_few_points_is_insufficient_data():
+    fc = forecast_trajectory(np.arange(5.0), np.linspace(4, 3, 5), total_steps=100)
+    assert fc.status == "insufficient_data" and "have 5" in fc.reason
+    assert fc.final_mean is None
+
+
+def test_points_during_warmup_do_not_count():
+    sched = wsd(10_000, 8_000, warmup=500)
+    t = np.arange(100, 700, 50.0)  # 8 of 12 points are still in warmup
+    fc = forecast_trajectory(t, 5.0 - t / 1000, total_steps=10_000, schedule=sched)
+    assert fc.status == "insufficient_data" and "after warmup" in fc.reason
+
+
+def test_nan_loss_is_diverged():
+    y = np.linspace(4, 3, 50)
+    y[40] = np.nan
+    fc = forecast_trajectory(np.arange(50.0), y, total_steps=100)
+    assert fc.status == "diverged" and "step 40" in fc.reason
+
+
+def test_exploding_loss_is_diverged():
+    t = np.arange(1, 101, dtype=float)
+    y = np.where(t < 70, 4.0 * t**-0.1, 4.0 * 70**-0.1 * np.exp((t - 70) / 10))
+    fc = forecast_trajectory(t, y, total_steps=1000)
+    assert fc.status == "diverged"
+
+
+def test_rising_accuracy_is_not_loss_like():
+    t = np.arange(1, 101, dtype=float)
+    acc = 0.9 - 0.8 * t**-0.5
+    fc = forecast_trajectory(t, acc, total_steps=1000)
+    assert fc.status == "not_loss_like"
+    assert fc.final_mean is None
+
+
+def test_interval_covers_noisy_synthetic_curves_near_nominal():
+    rng = np.random.default_rng(42)
+    hits = []
+    for i in range(30):
+        e, a, k = rng.uniform(1.5, 3.0), rng.uniform(5, 40), rng.uniform(0.3, 0.8)
+        t = np.arange(20, 2001, 10, dtype=float)
+        y = noisy(power_law(t, e, a, k), rng.uniform(2e-3, 1e-2), rng)
+        fc = forecast_trajectory(t, y, total_steps=6000, seed=i)
+        hits.append(fc.final_lower <= power_law(6000.0, e, a, k) <= fc.final_upper)
+    assert 0.75 <= np.mean(hits) <= 1.0
+
+
+def test_a_thousand_point_curve_with_interval_is_fast():
+    sched, t, y, _ = _wsd_run(60_000, 50_000, upto=40_000, rel_sd=1e-2)
+    t = np.linspace(t[0], t[-1], 1000)
+    y = noisy(annealing_curve(sched, t), 1e-2, np.random.default_rng(0))
+    forecast_trajectory(t, y, total_steps=60_000, schedule=sched)  # warm the caches
+    times = []
+    for seed in range(5):
+        t0 = time.process_time()  # CPU time: not inflated by other jobs on a shared machine
+        forecast_trajectory(t, y, total_steps=60_000, schedule=sched, seed=seed)
+        times.append(time.process_time() - t0)
+    assert np.median(times) < 0.3
