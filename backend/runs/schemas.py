@@ -97,6 +97,7 @@ class KnotsSchedule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     knots: list[tuple[int, float]] = Field(min_length=2, max_length=10_000)
+    total_steps: int | None = Field(default=None, gt=0, description="default: the last knot")
 
     @field_validator("knots")
     @classmethod
@@ -120,7 +121,7 @@ class NamedSchedule(BaseModel):
     total_steps: int | None = Field(default=None, gt=0)
     final_lr: float = Field(default=0.0, ge=0)
     decay_start: int | None = Field(default=None, ge=0)
-    decay_shape: Literal["linear", "sqrt", "cosine"] = "linear"
+    decay_shape: Literal["linear", "sqrt", "cosine", "exp"] = "linear"
 
     @model_validator(mode="after")
     def _wsd_needs_its_decay(self) -> "NamedSchedule":
