@@ -1,0 +1,118 @@
+"""Forecast accuracy through the real HTTP API, on the dev curves, against two baselines.
+
+    .venv/bin/python -m bench.forecast_accuracy [--models 25M,100M,400M]
+
+A fresh `curvecast up` on Postgres (in-process jobs). For each dev run: cold, its project holds
+only this run; warm, its project also holds the other runs of the same model size, finished.
+The run logs its first 25%, 50% and 75% of the planned steps (as a training loop would, one
+after the other); after each, the benchmark waits for the stored forecast and compares its
+final value with the run's true final loss. The last-value and power-law baselines are
+computed on the same prefixes in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+
+import httpx
+import numpy as np
+
+from bench.curves_data import (
+    CUTS,
+    DevRun,
+    baseline_last,
+    baseline_power_law,
+    format_table,
+    load_luo,
+    rel_err,
+)
+from bench.servers import ADMIN_KEY, curvecast_server, fresh_database
+
+
+def post_points(c: httpx.Client, run_id: str, steps: np.ndarray, loss: np.ndarray) -> None:
+    rows = [{"step": int(s), "values": {"loss": float(v)}} for s, v in zip(steps, loss,
+                                                                            strict=True)]
+    for i in range(0, len(rows), 10_000):
+        c.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": rows[i:i + 10_000]}
+               ).raise_for_status()
+
+
+def new_run(c: httpx.Client, project: str, run: DevRun) -> str:
+    body = {"project": project, "name": run.run_id, "total_steps": run.target_step,
+            "lr_schedule": run.lr_spec, "group": run.model}
+    return c.post("/api/v1/runs", json=body).json()["id"]
+
+
+def wait_forecast(c: httpx.Client, run_id: str, step: int, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = c.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+        if body.get("fitted_upto_step") == step:
+            return body
+        time.sleep(0.05)
+    raise RuntimeError(f"no forecast of {run_id} up to step {step}")
+
+
+def replay(c: httpx.Client, run: DevRun, runs: list[DevRun], mode: str) -> list[dict]:
+    project = f"acc-{mode}-{uuid.uuid4().hex[:8]}"
+    if mode == "warm":
+        for other in runs:
+            if other.model == run.model and other.run_id != run.run_id:
+                ref = new_run(c, project, other)
+                post_points(c, ref, other.steps, other.loss)
+                c.patch(f"/api/v1/runs/{ref}", json={"status": "finished"}).raise_for_status()
+    run_id, rows, done = new_run(c, project, run), [], 0
+    for frac in CUTS:
+        steps, loss = run.prefix(frac)
+        post_points(c, run_id, steps[done:], loss[done:])
+        done = len(steps)
+        start = time.perf_counter()
+        fc = wait_forecast(c, run_id, int(steps[-1]))
+        waited = time.perf_counter() - start
+        final = fc.get("final") or {}
+        base = {"run": run.run_id, "model": run.model, "family": run.family, "cut": frac}
+        rows.append(base | {
+            "mode": mode, "err": rel_err(final.get("mean"), run.truth),
+            "cov90": (final["lower"] <= run.truth <= final["upper"]) if final else None,
+            "ms": 1000 * waited, "status": fc["status"]})
+        if mode == "cold":
+            rows.append(base | {"mode": "last", "err": rel_err(baseline_last(steps, loss),
+                                                                 run.truth)})
+            rows.append(base | {"mode": "powerlaw", "err": rel_err(
+                baseline_power_law(steps, loss, run.target_step), run.truth)})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="", help="comma list of model sizes (default: all)")
+    args = ap.parse_args()
+    runs = load_luo()
+    if args.models:
+        runs = [r for r in runs if r.model in set(args.models.split(","))]
+    rows: list[dict] = []
+    with curvecast_server(fresh_database("curvecast_accuracy")) as base, httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60) as c:
+        for i, run in enumerate(runs):
+            for mode in ("cold", "warm"):
+                rows += replay(c, run, runs, mode)
+            print(f"[{i + 1}/{len(runs)}] {run.run_id}", flush=True)
+    metrics = ("err", "cov90", "ms")
+    print(f"\n{len(runs)} runs through the HTTP API (ms = batch answered -> forecast stored)")
+    print(format_table(rows, ("mode", "cut"), metrics))
+    print()
+    print(format_table([r for r in rows if r["mode"] in ("cold", "warm")],
+                       ("mode", "cut", "family"), metrics))
+    print()
+    print(format_table([r for r in rows if r["mode"] in ("cold", "warm")],
+                       ("mode", "cut", "model"), metrics))
+    bad = [r for r in rows if r.get("status") not in (None, "ready")]
+    if bad:
+        print(f"{len(bad)} forecasts not ready: " + ", ".join(
+            f"{r['run']}@{r['cut']}:{r['status']}" for r in bad))
+
+
+if __name__ == "__main__":
+    main()
