@@ -6,6 +6,7 @@ Every benchmark starts its own processes on loopback and stops them when done.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -61,11 +62,12 @@ def process(cmd: list[str], health: str, env: dict[str, str] | None = None,
             wait_http(health)
             yield
         finally:
-            proc.terminate()
+            # The whole process group: servers such as MLflow's fork workers of their own.
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 @contextmanager

@@ -134,50 +134,68 @@ def _decide(session, settings: Settings, dispatcher: Dispatcher, run: Run, key: 
 
 
 def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key: str) -> str:
-    """Fit the series' latest points and store the forecast; fit again if data moved on."""
-    with session_scope(settings.database_url) as session:
-        run = session.get(Run, run_id)
-        series = find_series(session, run_id, key) if run else None
-        if run is None or series is None:
-            return "gone"
-        steps, values = for_fitting(session, series)
-        fitted_upto = int(series.last_step or 0)
-        schedule = _schedule(run)
-        target = run.total_steps or (schedule.total_steps if schedule else None)
-        if not target:
-            store_forecast(session, run_id, key, {
-                "status": "insufficient_data", "fitted_upto_step": fitted_upto,
-                "reason": "the run has no total_steps: set it (or a schedule) to give a target",
-                "curve": {}, "params": {}, "model": None, "target_step": None,
-                "final_mean": None, "final_lower": None, "final_upper": None,
-            })
-        else:
-            lr = find_series(session, run_id, "lr")
-            lr_steps, lr_values = for_fitting(session, lr) if lr else (None, None)
-            fc = forecast_trajectory(
-                steps, values, total_steps=int(target), schedule=schedule,
-                lr_steps=lr_steps, lr_values=lr_values,
-                references=_references(session, run, key),
-            )
-            fields = _fields(fc, fitted_upto)
-            _decide(session, settings, dispatcher, run, key, fc, fields)
-            store_forecast(session, run_id, key, fields)
-        done = finish_request(session, series, fitted_upto)
-    if not done:
+    """Fit the series' latest points and store the forecast; fit again if data moved on.
+
+    Writes take the series row before the run row, the order ingest uses, so the two never
+    deadlock. A job that fails clears its request, so the next batch asks again at once.
+    """
+    try:
+        with session_scope(settings.database_url) as session:
+            outcome = _forecast(session, settings, dispatcher, run_id, key)
+    except Exception:
+        with session_scope(settings.database_url) as session:
+            series = find_series(session, run_id, key)
+            if series is not None:
+                series.forecast_requested_at = None
+        raise
+    if outcome == "moved on":
         dispatcher.send(FORECAST_SERIES, run_id, key)
-    return "stored"
+    return outcome
+
+
+def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
+              key: str) -> str:
+    run = session.get(Run, run_id)
+    series = find_series(session, run_id, key) if run else None
+    if run is None or series is None:
+        return "gone"
+    steps, values = for_fitting(session, series)
+    fitted_upto = int(series.last_step or 0)
+    schedule = _schedule(run)
+    target = run.total_steps or (schedule.total_steps if schedule else None)
+    fc = None
+    if target:
+        lr = find_series(session, run_id, "lr")
+        lr_steps, lr_values = for_fitting(session, lr) if lr else (None, None)
+        fc = forecast_trajectory(
+            steps, values, total_steps=int(target), schedule=schedule,
+            lr_steps=lr_steps, lr_values=lr_values, references=_references(session, run, key),
+        )
+    done = finish_request(session, series, fitted_upto)  # locks the series row first
+    if fc is None:
+        store_forecast(session, run_id, key, {
+            "status": "insufficient_data", "fitted_upto_step": fitted_upto,
+            "reason": "the run has no total_steps: set it (or a schedule) to give a target",
+            "curve": {}, "params": {}, "model": None, "target_step": None,
+            "final_mean": None, "final_lower": None, "final_upper": None,
+        })
+    else:
+        fields = _fields(fc, fitted_upto)
+        _decide(session, settings, dispatcher, run, key, fc, fields)
+        store_forecast(session, run_id, key, fields)
+    return "stored" if done else "moved on"
 
 
 def sweep(settings: Settings, dispatcher: Dispatcher) -> dict[str, int]:
     """Periodic: silent runs become crashed (a `stalled` event); lost forecast requests and
     alerts due for a retry are sent again."""
     with session_scope(settings.database_url) as session:
+        requeued = requeue_lost_requests(session, dispatcher, settings)  # series before runs
         crashed = mark_stale_runs_crashed(session, settings.stale_after_s)
         for run in crashed:
             set_event(session, dispatcher, settings.public_url, run, "stalled", True,
                       {"reason": f"no heartbeat or metrics for {settings.stale_after_s:.0f} s",
                        "last_seen": run.last_seen.isoformat()})
-        requeued = requeue_lost_requests(session, dispatcher, settings)
         resent = resend_due_alerts(session, dispatcher)
     return {"crashed": len(crashed), "requeued": requeued, "alerts_resent": resent}
 

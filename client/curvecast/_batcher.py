@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from curvecast._spool import CREATE, ROWS, STATUS, Cursor, Op, SpoolReader, SpoolWriter
 from curvecast._transport import Backoff, Transport
@@ -39,45 +40,62 @@ class Batcher:
     def __init__(
         self,
         run_id: str,
-        queue: deque[Row | Finish],
-        wake: threading.Event,
-        writer: SpoolWriter,
-        reader: SpoolReader,
+        session: Path,
         transport: Transport,
-        end: Cursor,
         *,
         flush_interval: float,
         flush_rows: int,
+        heartbeat_interval: float,
         batch_rows: int = 5000,
-        heartbeat_interval: float = 10.0,
-        created: bool = False,
     ) -> None:
         self.run_id = run_id
+        self.queue: deque[Row | Finish] = deque()  # appended by Run.log, no lock: see run.py
+        self.wake = threading.Event()  # set by Run.log once per flush_rows rows
         self.should_stop = False
         self.confirmed = 0  # rows the server acknowledged (new or duplicate)
         self.rejected = 0  # rows in requests the server refused with a 4xx
-        self.done = threading.Event()  # set once the Finish message was delivered
-        self._queue = queue
-        self._wake = wake
-        self._writer = writer
-        self._reader = reader
+        self.ended = threading.Event()  # the sender stopped: all delivered, or it gave up
+        self.delivered = False  # the Finish message, so everything before it, was answered
+        self._writer = SpoolWriter(session)
+        self._reader = SpoolReader(session)
         self._transport = transport
         self._flush_interval = flush_interval
         self._flush_rows = flush_rows
         self._batch_rows = batch_rows
         self._heartbeat_interval = heartbeat_interval
-        self._created = created
+        self._created = False
         self._beating = True  # until the server says it has no heartbeat for us
-        self._end = end  # what the writer has appended so far
+        self._end: Cursor = self._reader.cursor  # what the writer has appended so far
         self._written = threading.Condition()
         self._stop = threading.Event()
         self._warned: set[int] = set()
         self._threads = [
             threading.Thread(target=self._guard(self._write_loop), name="curvecast-writer"),
-            threading.Thread(target=self._guard(self._send_loop), name="curvecast-sender"),
+            threading.Thread(
+                target=self._guard(self._send_loop, self.ended), name="curvecast-sender"
+            ),
         ]
         for thread in self._threads:
             thread.daemon = True
+
+    def create(self, body: bytes) -> bool:
+        """Spool the run's creation, then try it once, before the threads start: a refusal
+        raises ServerError here (at `init`); False means the server is away, and the sender
+        will create the run when it answers."""
+        self._end = self._writer.append(b"C\t" + body + b"\n")
+        op = self._reader.next_op(self._end)
+        assert op is not None  # the line just written
+        try:
+            answer = self._transport.deliver(self.run_id, op)
+        except ServerUnavailable:
+            return False
+        except ServerError:
+            self._writer.close()
+            self._transport.close()
+            raise
+        self._reader.ack(op)
+        self._answered(op, answer)
+        return True
 
     def start(self) -> None:
         for thread in self._threads:
@@ -86,7 +104,7 @@ class Batcher:
     def stop(self, timeout: float) -> bool:
         """Stop retrying; True if both threads ended (so the spool is no longer touched)."""
         self._stop.set()
-        self._wake.set()
+        self.wake.set()
         with self._written:
             self._written.notify()
         deadline = time.monotonic() + timeout
@@ -94,7 +112,9 @@ class Batcher:
             thread.join(max(0.0, deadline - time.monotonic()))
         return not any(thread.is_alive() for thread in self._threads)
 
-    def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
+    def _guard(
+        self, loop: Callable[[], None], ended: threading.Event | None = None
+    ) -> Callable[[], None]:
         """A crashed thread must not leave `finish` waiting for a delivery that cannot come."""
 
         def run() -> None:
@@ -103,18 +123,20 @@ class Batcher:
             except Exception:
                 log.exception("curvecast: %s thread crashed", threading.current_thread().name)
                 self._stop.set()
-                self.done.set()
+            finally:
+                if ended is not None:
+                    ended.set()
 
         return run
 
     # -- writer ---------------------------------------------------------------------------
     def _write_loop(self) -> None:
-        pop = self._queue.popleft
+        pop = self.queue.popleft
         finished = False
         while not finished and not self._stop.is_set():
-            self._wake.wait(self._flush_interval)
-            self._wake.clear()  # clear before draining, so no row is left behind unseen
-            items = [pop() for _ in range(len(self._queue))]
+            self.wake.wait(self._flush_interval)
+            self.wake.clear()  # clear before draining, so no row is left behind unseen
+            items = [pop() for _ in range(len(self.queue))]
             if not items:
                 continue
             data, finished = self._encode(items)
@@ -169,6 +191,9 @@ class Batcher:
                 self._stop.wait(delay)
                 continue
             except ServerError as exc:
+                if exc.auth:
+                    log.warning("curvecast: %s; rows stay in the spool for `curvecast sync`", exc)
+                    return
                 self._refused(op, exc)
             else:
                 self._answered(op, answer)
@@ -176,7 +201,7 @@ class Batcher:
             backoff.reset()
             last_contact = time.monotonic()
             if op.kind == STATUS:
-                self.done.set()
+                self.delivered = True
                 return
 
     def _answered(self, op: Op, answer: dict) -> None:

@@ -48,7 +48,7 @@ def default_dir() -> Path:
 
 
 def new_session(spool_dir: Path, run_id: str, url: str) -> Path:
-    """Create and lock a fresh session directory; the lock lives as long as the process."""
+    """A fresh directory for one process's spool of `run_id`, and where `sync` should send it."""
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", run_id)[:64]
     path = spool_dir / f"{safe}.{uuid.uuid4().hex[:8]}"
     path.mkdir(parents=True)

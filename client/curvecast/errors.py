@@ -20,6 +20,11 @@ class ServerError(CurvecastError):
         self.status_code = status_code
         self.detail = detail
 
+    @property
+    def auth(self) -> bool:
+        """The key was refused, not the data: keep the data for a retry with a good key."""
+        return self.status_code in (401, 403)
+
 
 class ServerUnavailable(CurvecastError):
     """The server could not be reached, timed out, or answered 5xx/429: worth retrying."""

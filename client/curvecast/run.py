@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from curvecast import _spool
-from curvecast._batcher import Batcher, Finish, Row
+from curvecast._batcher import Batcher, Finish
 from curvecast._transport import Transport
 from curvecast._validate import (
     check_key,
@@ -33,7 +32,7 @@ from curvecast._validate import (
     nonfinite,
     run_body,
 )
-from curvecast.errors import ServerError, ServerUnavailable
+from curvecast.errors import ServerError
 
 log = logging.getLogger("curvecast")
 
@@ -65,9 +64,6 @@ class Run:
         session: Path,
         lock_fd: int,
         batcher: Batcher,
-        queue: deque[Row | Finish],
-        wake: threading.Event,
-        *,
         flush_rows: int,
         max_queue: int,
     ) -> None:
@@ -77,10 +73,11 @@ class Run:
         self._session = session
         self._lock_fd = lock_fd
         self._batcher = batcher
-        self._queue = queue
-        self._wake = wake
+        self._queue = batcher.queue
+        self._wake = batcher.wake
         self._flush_rows = flush_rows
         self._max_queue = max_queue
+        self._pid = os.getpid()  # a forked child inherits the hooks, not the threads
         self._last: dict[str, int] = {}  # key -> last step logged: the order check
         self._step = -1
         self._logged = 0
@@ -174,18 +171,18 @@ class Run:
         self._unhook()
         self._queue.append(Finish(status))
         self._wake.set()
-        delivered = self._batcher.done.wait(timeout)
+        self._batcher.ended.wait(timeout)
+        delivered = self._batcher.delivered
         stopped = self._batcher.stop(timeout=1.0)
         stats = self.stats
         if delivered:
             _spool.remove(self._session)
         else:
             log.warning(
-                "curvecast: run %s: %d rows not confirmed within %.0fs; they are spooled in %s "
-                "for `python -m curvecast sync`",
+                "curvecast: run %s: %d rows not confirmed; they are spooled in %s for "
+                "`python -m curvecast sync`",
                 self.id,
                 stats.unconfirmed,
-                timeout,
                 self._session,
             )
         if stopped:  # a sender still mid-request keeps the lock until the process ends
@@ -216,12 +213,15 @@ class Run:
             signal.signal(signal.SIGTERM, self._prev_sigterm or signal.SIG_DFL)
 
     def _at_exit(self) -> None:
+        if os.getpid() != self._pid:
+            return
         # sys.last_type is set when the interpreter reports an uncaught exception.
         self.finish(_status_for(getattr(sys, "last_type", None)), timeout=EXIT_TIMEOUT)
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         prev = self._prev_sigterm
-        self.finish("killed", timeout=EXIT_TIMEOUT)
+        if os.getpid() == self._pid:
+            self.finish("killed", timeout=EXIT_TIMEOUT)
         if callable(prev):
             prev(signum, frame)
         elif prev != signal.SIG_IGN:  # the default action: die of SIGTERM, as the caller meant
@@ -253,7 +253,8 @@ def init(
     spool_dir: str | os.PathLike[str] | None = None,
     flush_interval: float = 0.2,
     flush_rows: int = 1000,
-    max_queue: int = 1_000_000,
+    max_queue: int = 100_000,
+    heartbeat_interval: float = 10.0,
 ) -> Run:
     """Start (or, with the `id` of an existing run, resume) a run and its background threads.
 
@@ -261,7 +262,9 @@ def init(
     $CURVECAST_API_KEY. A server that refuses the run (bad key, bad field) raises ServerError
     here; one that cannot be reached does not: the run is created when it answers. Rows reach
     the spool (`spool_dir`, $CURVECAST_SPOOL_DIR, ~/.curvecast/spool) at most `flush_interval`
-    seconds or `flush_rows` rows after `log` returns.
+    seconds or `flush_rows` rows after `log` returns; past `max_queue` rows waiting for the
+    spool, rows are dropped and counted. A run that logs nothing for `heartbeat_interval`
+    seconds sends a heartbeat, which also refreshes `should_stop`.
     """
     url = url or os.environ.get("CURVECAST_URL") or "http://127.0.0.1:8000"
     api_key = api_key or os.environ.get("CURVECAST_API_KEY")
@@ -285,65 +288,28 @@ def init(
             "id": run_id,
         }
     )
-    spool_path = Path(spool_dir or _spool.default_dir()).expanduser()
-    session = _spool.new_session(spool_path, run_id, url)
+    session = _spool.new_session(Path(spool_dir or _spool.default_dir()).expanduser(), run_id, url)
     lock_fd = _spool.lock(session)
-    writer = _spool.SpoolWriter(session)
-    end = writer.append(b"C\t" + body + b"\n")  # written ahead, like every later operation
-    reader = _spool.SpoolReader(session)
-    transport = Transport(url, api_key)
+    batcher = Batcher(
+        run_id,
+        session,
+        Transport(url, api_key),
+        flush_interval=flush_interval,
+        flush_rows=flush_rows,
+        heartbeat_interval=heartbeat_interval,
+    )
     try:
-        answer = _create(transport, reader, run_id)
+        created = batcher.create(body)
     except ServerError:
-        writer.close()
-        transport.close()
         _spool.unlock(lock_fd)
         _spool.remove(session)
         raise
-    if answer is None:
+    if not created:
         log.warning(
             "curvecast: %s is unreachable; run %s will be created when it answers (spooling to %s)",
             url,
             run_id,
             session,
         )
-    queue: deque[Row | Finish] = deque()
-    wake = threading.Event()
-    batcher = Batcher(
-        run_id,
-        queue,
-        wake,
-        writer,
-        reader,
-        transport,
-        end,
-        flush_interval=flush_interval,
-        flush_rows=flush_rows,
-        created=answer is not None,
-    )
-    batcher.should_stop = bool(answer and answer.get("should_stop"))
     batcher.start()
-    return Run(
-        run_id,
-        url,
-        api_key,
-        session,
-        lock_fd,
-        batcher,
-        queue,
-        wake,
-        flush_rows=flush_rows,
-        max_queue=max_queue,
-    )
-
-
-def _create(transport: Transport, reader: _spool.SpoolReader, run_id: str) -> dict | None:
-    """One synchronous try, so a refused run fails at `init`; None if the server is away."""
-    op = reader.next_op()
-    assert op is not None  # the create line was just written
-    try:
-        answer = transport.deliver(run_id, op)
-    except ServerUnavailable:
-        return None
-    reader.ack(op)
-    return answer
+    return Run(run_id, url, api_key, session, lock_fd, batcher, flush_rows, max_queue)

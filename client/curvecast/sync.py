@@ -42,9 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="curvecast sync", description="Deliver spooled metrics to the Curvecast server."
     )
     parser.add_argument("--dir", default=str(_spool.default_dir()), help="spool directory")
-    parser.add_argument(
-        "--url", help="server URL (default: the one each run was logging to, else $CURVECAST_URL)"
-    )
+    parser.add_argument("--url", help="server URL (default: the one each run was logging to)")
     parser.add_argument("--api-key", default=os.environ.get("CURVECAST_API_KEY"))
     parser.add_argument(
         "--retries", type=int, default=5, help="tries per request before giving up on a run"
@@ -60,10 +58,12 @@ def _sync_session(path: Path, args: argparse.Namespace) -> bool:
     except BlockingIOError:
         print(f"{label}: skipped, a live process is still logging it", file=sys.stderr)
         return True
-    url = args.url or meta.get("url") or os.environ.get("CURVECAST_URL")
-    transport = Transport(url, args.api_key)
+    transport = Transport(args.url or meta["url"], args.api_key)
     try:
         return _replay(path, meta["run_id"], transport, args.retries, label)
+    except ValueError as exc:  # a damaged spool file: say so, keep it, go on with the others
+        print(f"\n{label}: {exc}; left in {path}", file=sys.stderr)
+        return False
     finally:
         transport.close()
         _spool.unlock(lock_fd)
@@ -82,6 +82,9 @@ def _replay(path: Path, run_id: str, transport: Transport, retries: int, label: 
             )
             return False
         except ServerError as exc:
+            if exc.auth:
+                print(f"\n{label}: {exc}; kept for a sync with another key", file=sys.stderr)
+                return False
             refused += op.rows
             print(f"\n{label}: server refused a request: {exc}", file=sys.stderr)
         reader.ack(op)

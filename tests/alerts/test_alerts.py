@@ -103,7 +103,7 @@ def log_run(client: TestClient, project: str, floor: float, upto: int, *, finish
     return run_id, answers
 
 
-def wait_forecast(client: TestClient, run_id: str, step: int, timeout: float = 60) -> dict:
+def wait_forecast(client: TestClient, run_id: str, step: int, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = client.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
@@ -113,7 +113,7 @@ def wait_forecast(client: TestClient, run_id: str, step: int, timeout: float = 6
     raise AssertionError(f"no forecast fitted up to {step}")
 
 
-def wait_until(predicate, timeout: float = 30) -> None:
+def wait_until(predicate, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"

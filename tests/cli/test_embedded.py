@@ -32,7 +32,7 @@ def test_up_with_nothing_configured_serves_forecasts_from_sqlite(tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         key_file = tmp_path / ".curvecast" / "demo.key"
         while time.monotonic() < deadline and not key_file.exists():
             time.sleep(0.2)

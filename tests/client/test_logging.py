@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 
 import curvecast
 import pytest
@@ -77,6 +78,17 @@ def test_a_refused_run_raises_at_init(server: Server, spool_dir) -> None:
 
     assert info.value.status_code == 401
     assert list(spool_dir.iterdir()) == []
+
+
+def test_heartbeats_keep_an_idle_run_alive(server: Server, start_run) -> None:
+    run = start_run(heartbeat_interval=0.2)
+    run.log({"loss": 1.0}, step=0)
+    time.sleep(0.5)
+    seen = server.get(f"/runs/{run.id}")["last_seen"]
+
+    time.sleep(0.5)  # logging nothing
+
+    assert server.get(f"/runs/{run.id}")["last_seen"] > seen
 
 
 def test_forecast_returns_the_servers_forecast_object(start_run) -> None:

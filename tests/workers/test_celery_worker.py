@@ -44,7 +44,7 @@ def celery_client(pg_url: str, redis_url: str) -> Iterator[TestClient]:
         yield c
 
 
-def wait_for_forecast(client: TestClient, run_id: str, timeout: float = 60) -> dict:
+def wait_for_forecast(client: TestClient, run_id: str, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = client.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
