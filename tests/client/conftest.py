@@ -24,10 +24,6 @@ from tests.conftest import ADMIN_KEY
 BIN = Path(sys.executable).parent
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: takes more than a few seconds")
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
