@@ -1,0 +1,250 @@
+"""Early stopping: how many steps Curvecast's stop policy saves, and at what cost (issue 6).
+
+    .venv/bin/python -m bench.early_stopping [--orders 3] [--seeds 3] [--servers 2]
+
+Sweeps (bench/sweeps.py: the Luo dev curves grouped by model size and planned length, and
+simulated LR sweeps) are replayed through the real API, one run after another within a sweep:
+every run logs its points in chunks at checkpoints every 5% of its planned steps; from 10% on
+it waits for the forecast of its latest chunk and is killed (PATCH killed) once the forecast or
+the ingest answer says should_stop; runs that are never stopped PATCH finished and become
+references for the later ones. Each sweep is a group with its own stop policy
+(reference best_finished, min_progress 0.1), replayed once per threshold in its own project.
+Optuna's MedianPruner and SuccessiveHalvingPruner see the same checkpoints in the same order
+through the ask/tell API. Scores per sweep: steps saved, whether the sweep's true best run was
+stopped, and regret (best true final among runs that ran to the end minus the true best).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from itertools import cycle
+
+import httpx
+import numpy as np
+import optuna
+
+from bench.servers import ADMIN_KEY, curvecast_server, fresh_database
+from bench.sweeps import Sweep, SweepRun, real_sweeps, sim_sweeps
+
+FRACS = np.arange(1, 21) / 20  # checkpoints: every 5% of the planned steps
+MIN_PROGRESS = 0.1
+WARMUP_CHECKPOINTS = 2  # the baselines may prune from the 10% checkpoint on, like Curvecast
+FORECAST_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Outcome:
+    steps_run: int
+    stopped: bool
+
+
+@dataclass
+class Replay:
+    method: str
+    sweep: Sweep
+    outcomes: list[Outcome]
+    waits: list[float] = field(default_factory=list)  # seconds from chunk to its forecast
+    timeouts: int = 0
+
+
+def checkpoints(run: SweepRun) -> list[tuple[float, int, np.ndarray]]:
+    """(fraction, checkpoint step, indices of the points logged since the last checkpoint)."""
+    out, prev = [], -1
+    for frac in FRACS:
+        step = int(round(frac * run.total_steps))
+        idx = np.flatnonzero((run.steps > prev) & (run.steps <= step))
+        out.append((float(frac), step, idx))
+        prev = step
+    return out
+
+
+# --- Curvecast, through the API -------------------------------------------------------------
+
+def _rows(run: SweepRun, idx: np.ndarray) -> list[dict]:
+    return [{"step": int(run.steps[i]), "values": {"loss": float(run.loss[i])}} for i in idx]
+
+
+def _wait_forecast(c: httpx.Client, run_id: str, last: int) -> dict | None:
+    deadline = time.monotonic() + FORECAST_TIMEOUT_S
+    while time.monotonic() < deadline:
+        fc = c.get(f"/api/v1/runs/{run_id}/forecast/loss")
+        if fc.status_code == 200 and fc.json().get("fitted_upto_step") == last:
+            return fc.json()
+        time.sleep(0.1)
+    return None
+
+
+def replay_curvecast(base: str, sweep: Sweep, threshold: float) -> Replay:
+    project, group = f"es-t{round(threshold * 100)}", sweep.name
+    rep = Replay(f"curvecast@{threshold:g}", sweep, [])
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
+        c.put(f"/api/v1/projects/{project}/stop-policy", json={
+            "metric": "loss", "mode": "min", "reference": "best_finished",
+            "threshold": threshold, "min_progress": MIN_PROGRESS, "group": group,
+        }).raise_for_status()
+        for run in sweep.runs:
+            rid = c.post("/api/v1/runs", json={
+                "project": project, "group": group, "name": run.name,
+                "total_steps": run.total_steps, "lr_schedule": run.lr_spec,
+            }).json()["id"]
+            rep.outcomes.append(_log_run(c, rid, run, rep, has_reference=bool(rep.outcomes)))
+    return rep
+
+
+def _log_run(c: httpx.Client, rid: str, run: SweepRun, rep: Replay,
+             has_reference: bool) -> Outcome:
+    """Log `run` chunk by chunk, stopping when told; the sweep's first run has nothing to be
+    compared with and is logged in one go."""
+    if not has_reference:
+        c.post(f"/api/v1/runs/{rid}/metrics",
+               json={"rows": _rows(run, np.arange(len(run.steps)))}).raise_for_status()
+        c.patch(f"/api/v1/runs/{rid}", json={"status": "finished"}).raise_for_status()
+        return Outcome(run.total_steps, False)
+    for frac, step, idx in checkpoints(run):
+        if not idx.size:
+            continue
+        answer = c.post(f"/api/v1/runs/{rid}/metrics", json={"rows": _rows(run, idx)})
+        answer.raise_for_status()
+        stop = answer.json()["should_stop"]
+        if MIN_PROGRESS <= frac < 1.0 and not stop:
+            start = time.monotonic()
+            fc = _wait_forecast(c, rid, int(run.steps[idx[-1]]))
+            rep.waits.append(time.monotonic() - start)
+            rep.timeouts += fc is None
+            stop = bool(fc and fc.get("should_stop"))
+        if stop and frac < 1.0:
+            c.patch(f"/api/v1/runs/{rid}", json={"status": "killed"}).raise_for_status()
+            return Outcome(step, True)
+    c.patch(f"/api/v1/runs/{rid}", json={"status": "finished"}).raise_for_status()
+    return Outcome(run.total_steps, False)
+
+
+# --- Baselines: Optuna pruners, ask/tell ------------------------------------------------------
+
+def median_pruner() -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=WARMUP_CHECKPOINTS)
+
+
+def asha_pruner() -> optuna.pruners.BasePruner:
+    # rungs at checkpoints 2, 6, 18 (10%, 30%, 90% of the planned steps)
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=WARMUP_CHECKPOINTS,
+                                                  reduction_factor=3)
+
+
+def replay_optuna(name: str, make: Callable[[], optuna.pruners.BasePruner],
+                  sweep: Sweep) -> Replay:
+    """Each run is a trial; it reports its latest logged loss at every checkpoint (step =
+    checkpoint number) and stops when the pruner says so."""
+    study = optuna.create_study(direction="minimize", pruner=make(),
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    rep = Replay(name, sweep, [])
+    for run in sweep.runs:
+        trial, outcome = study.ask(), Outcome(run.total_steps, False)
+        for k, (frac, step, _) in enumerate(checkpoints(run), start=1):
+            seen = np.flatnonzero(run.steps <= step)
+            if not seen.size:
+                continue
+            trial.report(float(run.loss[seen[-1]]), k)
+            if frac < 1.0 and trial.should_prune():
+                outcome = Outcome(step, True)
+                break
+        if outcome.stopped:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, float(run.loss[-1]))
+        rep.outcomes.append(outcome)
+    return rep
+
+
+# --- Scores ---------------------------------------------------------------------------------
+
+def score(rep: Replay) -> dict:
+    runs, outs = rep.sweep.runs, rep.outcomes
+    finals = np.array([r.final for r in runs])
+    survivors = [r.final for r, o in zip(runs, outs, strict=True) if not o.stopped]
+    return {
+        "method": rep.method, "source": rep.sweep.source, "kind": rep.sweep.kind,
+        "planned": sum(r.total_steps for r in runs), "run": sum(o.steps_run for o in outs),
+        "best_stopped": outs[rep.sweep.best].stopped, "n_runs": len(runs),
+        "regret": float(min(survivors) - finals.min()),
+        "rel_regret": float(min(survivors) / finals.min() - 1.0),
+    }
+
+
+METHODS = ("curvecast@0.9", "curvecast@0.8", "median", "asha")
+
+
+def table(scores: list[dict], by: str) -> str:
+    head = (f"| {by} | method | sweeps | runs | steps saved | best run stopped | "
+            "regret mean | regret max | max regret % |")
+    lines = [head, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for key in sorted({s[by] for s in scores}):
+        for method in METHODS:
+            rows = [s for s in scores if s[by] == key and s["method"] == method]
+            if not rows:
+                continue
+            saved = 1.0 - sum(r["run"] for r in rows) / sum(r["planned"] for r in rows)
+            reg = [r["regret"] for r in rows]
+            lines.append(
+                f"| {key} | {method} | {len(rows)} | {sum(r['n_runs'] for r in rows)} | "
+                f"{100 * saved:.1f}% | {sum(r['best_stopped'] for r in rows)} | "
+                f"{np.mean(reg):.4f} | {max(reg):.4f} | "
+                f"{100 * max(r['rel_regret'] for r in rows):.2f}% |")
+    return "\n".join(lines)
+
+
+def run_curvecast(sweeps: list[Sweep], thresholds: tuple[float, ...], servers: int,
+                  threads: int) -> list[Replay]:
+    """Every (sweep, threshold) replay, spread over `servers` embedded servers that share one
+    fresh Postgres database (each runs its forecast jobs in its own process)."""
+    db = fresh_database("curvecast_early_stopping")
+    with ExitStack() as stack:
+        bases = [stack.enter_context(curvecast_server(db)) for _ in range(servers)]
+        jobs = [(b, s, t) for (s, t), b in zip(
+            [(s, t) for t in thresholds for s in sweeps], cycle(bases))]
+        jobs.sort(key=lambda j: -len(j[1].runs))  # longest first: no lone straggler at the end
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(lambda j: replay_curvecast(*j), jobs))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--orders", type=int, default=3, help="start orders per real group")
+    ap.add_argument("--seeds", type=int, default=3, help="simulated sweeps per kind")
+    ap.add_argument("--thresholds", type=float, nargs="+", default=[0.9, 0.8])
+    ap.add_argument("--servers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=4)
+    args = ap.parse_args()
+    optuna.logging.set_verbosity(logging.WARNING)
+    sweeps = real_sweeps(args.orders) + sim_sweeps(args.seeds)
+    print(f"{len(sweeps)} sweeps, {sum(len(s.runs) for s in sweeps)} runs")
+    start = time.monotonic()
+    replays = run_curvecast(sweeps, tuple(args.thresholds), args.servers, args.threads)
+    wall = time.monotonic() - start
+    replays += [replay_optuna(name, make, s) for s in sweeps
+                for name, make in (("median", median_pruner), ("asha", asha_pruner))]
+    scores = [score(r) for r in replays]
+    print(table(scores, "source"))
+    print()
+    print(table(scores, "kind"))
+    waits = [w for r in replays for w in r.waits]
+    print(f"\nCurvecast replays: {wall:.0f} s wall; {len(waits)} forecasts waited for, "
+          f"median {statistics.median(waits):.2f} s, max {max(waits):.2f} s, "
+          f"{sum(r.timeouts for r in replays)} timeouts")
+    for r in replays:  # which runs each method stopped, for reading the table
+        stops = [f"{run.name}@{o.steps_run}" for run, o in zip(r.sweep.runs, r.outcomes,
+                                                              strict=True) if o.stopped]
+        best = r.sweep.runs[r.sweep.best].name
+        print(f"  {r.method:14} {r.sweep.name:26} best={best}: stopped {', '.join(stops)}")
+
+
+if __name__ == "__main__":
+    main()
