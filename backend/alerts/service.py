@@ -4,12 +4,22 @@ and hands this module the decision to record."""
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.errors import NotFound
 from backend.jobs import DELIVER_ALERT, Dispatcher, enqueue_after_commit
-from backend.models import Alert, AlertRule, Project, Run, RunEvent, Series, StopPolicy, utcnow
+from backend.models import (
+    Alert,
+    AlertRule,
+    Forecast,
+    Project,
+    Run,
+    RunEvent,
+    Series,
+    StopPolicy,
+    utcnow,
+)
 
 # Seconds before attempt n+1 of a delivery (attempt n failed); the last failure is final.
 RETRY_DELAYS = (1.0, 4.0, 15.0, 60.0)
@@ -52,15 +62,20 @@ def reference_for(session: Session, run: Run, policy: StopPolicy) -> tuple[float
     if ref["kind"] == "target":
         return float(ref["target"]), f"target {ref['target']}"
     k = 1 if ref["kind"] == "best_finished" else int(ref["k"])
+    # A finished run's final value is its forecast at its last step (the fitted curve) when
+    # there is one: a single noisy last point would move the bar.
     stmt = (
-        select(Run.name, Series.last_value)
+        select(Run.name, Series.last_value, Forecast.final_mean)
         .join(Series, Series.run_id == Run.id)
+        .outerjoin(Forecast, and_(Forecast.run_id == Run.id, Forecast.key == Series.key,
+                                  Forecast.status == "ready"))
         .where(Run.project_id == run.project_id, Run.status == "finished",
                Series.key == policy.metric, Series.last_value.is_not(None))
     )
     if policy.group is not None or run.group is not None:
         stmt = stmt.where(Run.group == (policy.group or run.group))
-    finals = sorted(((v, n) for n, v in session.execute(stmt) if v == v),
+    finals = sorted(((smooth if smooth is not None else last, name)
+                     for name, last, smooth in session.execute(stmt) if last == last),
                     reverse=policy.mode == "max")
     if len(finals) < k:
         return None
