@@ -105,7 +105,9 @@ def test_interval_covers_noisy_synthetic_curves_near_nominal():
         y = noisy(power_law(t, e, a, k), rng.uniform(2e-3, 1e-2), rng)
         fc = forecast_trajectory(t, y, total_steps=6000, seed=i)
         hits.append(fc.final_lower <= power_law(6000.0, e, a, k) <= fc.final_upper)
-    assert 0.75 <= np.mean(hits) <= 1.0
+    # Nominal 90%: 29/30 here (27-30/30 over other seeds). The upper bound catches intervals
+    # grown too wide to be useful, not only ones too narrow to be honest.
+    assert 0.80 <= np.mean(hits) <= 0.97
 
 
 def test_a_thousand_point_curve_with_interval_is_fast():
