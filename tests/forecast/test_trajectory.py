@@ -3,8 +3,9 @@ import time
 import numpy as np
 import pytest
 
-from tests.forecast.synthetic import annealing_curve, noisy, wsd
+from tests.forecast.synthetic import TRUE, annealing_curve, noisy, wsd
 from workers.forecast.laws import power_law
+from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
 
 
@@ -121,3 +122,45 @@ def test_a_thousand_point_curve_with_interval_is_fast():
         forecast_trajectory(t, y, total_steps=60_000, schedule=sched, seed=seed)
         times.append(time.process_time() - t0)
     assert np.median(times) < 0.3
+
+
+# Synthetic runs whose drop D is of the size the default prior expects (the dev runs' full-curve
+# fits: D / prior mean ~1.06); TRUE's D is ~6x that, beyond what any default should cover.
+REALISTIC = dict(TRUE, D=0.025)
+
+
+def _run(sched, total, upto, seed):
+    t = np.arange(250, upto + 1, 50, dtype=float)
+    y = noisy(annealing_curve(sched, t, REALISTIC), 3e-4, np.random.default_rng(seed))
+    return t, y, float(annealing_curve(sched, np.array([float(total)]), REALISTIC)[0])
+
+
+def test_constant_lr_reference_does_not_teach_that_a_cooldown_gains_nothing():
+    # A constant-lr run shows no annealing, so a joint fit puts the drop D at ~0 on no evidence;
+    # transferred as a +-10% prior, that pinned a WSD run's forecast above its truth with a
+    # tiny interval. The drop must fall back to the default (cold) prior instead.
+    sched = wsd(20_000, 16_000)
+    t, y, truth = _run(sched, 20_000, 8_000, seed=0)
+    const = schedule_from_spec({"type": "constant", "peak_lr": 1e-3, "warmup_steps": 200,
+                                "total_steps": 10_000})
+    rt, ry, _ = _run(const, 10_000, 10_000, seed=2)
+    pinned = ReferenceRun(rt, ry, 10_000, const, name="constant-lr")
+    cold = forecast_trajectory(t, y, total_steps=20_000, schedule=sched)
+    warm = forecast_trajectory(t, y, total_steps=20_000, schedule=sched, references=[pinned])
+    last = float(y[-1])
+    cold_drop, warm_drop = last - cold.final_mean, last - warm.final_mean
+    assert warm.status == "ready" and warm.model == "lr_annealing"
+    assert 0.6 * cold_drop <= warm_drop <= 1.5 * cold_drop
+    assert warm.final_lower <= truth <= warm.final_upper
+    assert (warm.final_upper - warm.final_lower) / truth > 0.005  # not a ~0.1% pin
+    assert "constant-lr" in warm.prior and "default prior" in warm.prior
+    assert "default annealing prior" in warm.reason
+    # A reference that does decay its lr still gives the sharp transferred forecast.
+    ref_sched = wsd(10_000, 8_000)
+    rt, ry, _ = _run(ref_sched, 10_000, 10_000, seed=1)
+    sharp = forecast_trajectory(t, y, total_steps=20_000, schedule=sched,
+                                references=[ReferenceRun(rt, ry, 10_000, ref_sched, "wsd")])
+    assert abs(sharp.final_mean / truth - 1) < 0.003
+    assert sharp.final_lower <= truth <= sharp.final_upper
+    assert (sharp.final_upper - sharp.final_lower) < 0.7 * (warm.final_upper - warm.final_lower)
+    assert "default prior" not in sharp.prior

@@ -26,20 +26,24 @@ IRLS_ITERATIONS = 3
 @dataclass(frozen=True)
 class Prior:
     """rows @ coef ~ Normal(mean, sd), one row per constraint; Student-t with ``dof`` degrees
-    of freedom when given, so that a guess yields to data that clearly disagree with it."""
+    of freedom when given, so that a guess yields to data that clearly disagree with it
+    (``dof`` may be one value per row, np.inf for a Gaussian row)."""
 
     rows: np.ndarray
     mean: np.ndarray
     sd: np.ndarray
-    dof: float | None = None
+    dof: float | np.ndarray | None = None
 
     def cost(self, coef: np.ndarray) -> tuple[float, np.ndarray]:
         """(negative log density up to a constant, IRLS weights of the rows)."""
         z2 = ((self.rows @ coef - self.mean) / self.sd) ** 2
         if self.dof is None:
             return float(np.sum(z2)), np.ones_like(z2)
-        return (float(np.sum((self.dof + 1) * np.log1p(z2 / self.dof))),
-                (self.dof + 1) / (self.dof + z2))
+        dof = np.broadcast_to(np.asarray(self.dof, dtype=float), z2.shape)
+        t = np.isfinite(dof)  # per-row dof: np.inf marks a Gaussian row
+        d = np.where(t, dof, 1.0)
+        return (float(np.sum(np.where(t, (d + 1) * np.log1p(z2 / d), z2))),
+                np.where(t, (d + 1) / (d + z2), 1.0))
 
     def effective(self, coef: np.ndarray) -> Prior:
         """The prior as it acts at ``coef`` (Gaussian weight), keeping its tails for draws."""
@@ -48,8 +52,13 @@ class Prior:
     def draw_means(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Prior means redrawn per bootstrap replicate (t tails capped at 3 sd)."""
         z = rng.standard_normal((n, len(self.mean)))
-        if self.dof is not None:
+        if self.dof is not None and np.ndim(self.dof) == 0:
             z = np.clip(rng.standard_t(self.dof, (n, len(self.mean))), -3.0, 3.0)
+        elif self.dof is not None:
+            t = np.isfinite(self.dof)
+            tz = np.clip(rng.standard_t(np.where(t, self.dof, 1.0), (n, len(self.mean))),
+                         -3.0, 3.0)
+            z = np.where(t[None, :], tz, z)
         return self.mean[None, :] + self.sd[None, :] * z
 
 

@@ -43,6 +43,9 @@ ANNEAL_PRIOR_DOUBLINGS = 1.0
 ANNEAL_PRIOR_SD = 0.5
 ANNEAL_PRIOR_DOF = 2.0  # heavy-tailed: a cooldown the data do show overrules the guess
 TRANSFER_SD = 0.1  # relative sd of amplitudes transferred from finished runs
+# A reference teaches the annealing term only if its lr falls while observed; a fall of 10% of
+# the peak is taken as enough to try (the joint fit's standard error then decides).
+DECAY_SEEN = 0.1
 # The held-back tail test measures the error of an extrapolation one tail length ahead; the
 # forecast reaches h tail lengths ahead, and its misspecification sd is taken as
 # HORIZON_SCALE * tail error * h ** HORIZON_POWER. Both were fitted by minimising the mean 90%
@@ -101,6 +104,7 @@ class _Candidate:
     prior: Prior | None
     prior_note: str | None = None
     sigma: float = 0.0  # model error seen on the references: floors the noise the fit assumes
+    cold_anneal: bool = False  # the annealing drop comes from the default prior, not the refs
 
 
 def _bin(steps: np.ndarray, values: np.ndarray, n_bins: int) -> _Curve:
@@ -190,10 +194,7 @@ def _cold_candidates(curve: _Curve, design: Design, sched: Schedule | None) -> l
     # Without annealing (D pinned to 0): the forward power law, which sets the prior's scale.
     no_anneal = Prior(np.array([[0.0, 0.0, 1.0]]), np.zeros(1), np.array([1e-9]))
     base = fit_law(law, design, curve.values, curve.weights, start, curve.sigma, no_anneal, 1)
-    alpha, amp = float(base.theta[0]), float(base.coef[1])
-    s1_cut = float(design.s1[-1])
-    d0 = ANNEAL_PRIOR_DOUBLINGS * amp * s1_cut**-alpha * (1.0 - 2.0**-alpha)
-    d0 = max(d0, 1e-4 * float(curve.values[-1]))
+    d0 = _anneal_prior_mean(float(base.theta[0]), float(base.coef[1]), design, curve)
     prior = Prior(np.array([[0.0, 0.0, 1.0]]), np.array([d0]), np.array([ANNEAL_PRIOR_SD * d0]),
                   ANNEAL_PRIOR_DOF)
     # Smoothed curves have almost no noise, so tiny misfits of the law would overrule the
@@ -201,10 +202,51 @@ def _cold_candidates(curve: _Curve, design: Design, sched: Schedule | None) -> l
     return [_Candidate(law, start, prior, None, HUBER_DELTA)]
 
 
+def _anneal_prior_mean(alpha: float, amp: float, design: Design, curve: _Curve) -> float:
+    """Default annealing drop D: what doubling the lr area at the cut would gain."""
+    s1_cut = float(design.s1[-1])
+    d0 = ANNEAL_PRIOR_DOUBLINGS * amp * s1_cut**-alpha * (1.0 - 2.0**-alpha)
+    return max(d0, 1e-4 * float(curve.values[-1]))
+
+
+def _amplitude_se(joint: Fit, stacked: Design, y: np.ndarray, sigma: float) -> np.ndarray:
+    """Standard errors of the joint fit's coefficients (linearised, at its shape): how well the
+    references pin each one down. A coefficient whose basis column the references never
+    excite (the annealing term of a constant-lr run) gets an effectively infinite one."""
+    x = joint.law.basis(joint.theta, stacked) / y[:, None]
+    m = (x * (joint.weights / sigma**2)[:, None]).T @ x
+    ridge = 1e-12 * max(float(np.trace(m)), 1e-300)
+    with np.errstate(all="ignore"):
+        cov = np.linalg.inv(m + ridge * np.eye(len(m)))
+    return np.sqrt(np.maximum(np.diag(cov), 0.0))
+
+
+def _decay_seen(usable: Sequence[tuple[ReferenceRun, _Curve]]) -> bool:
+    """Whether some reference's lr falls by a sizeable share of its peak while it is observed:
+    only then can a joint fit learn what annealing gains."""
+    for r, c in usable:
+        if r.schedule is None:
+            continue
+        lr = r.schedule.lr(c.steps)
+        peak = float(np.max(r.schedule.lr(np.linspace(0, max(r.total_steps, 1), 2049))))
+        if peak > 0 and float(np.max(np.maximum.accumulate(lr) - lr)) >= DECAY_SEEN * peak:
+            return True
+    return False
+
+
 def _warm_candidates(
-    refs: Sequence[ReferenceRun], sched: Schedule | None, curve: _Curve
+    refs: Sequence[ReferenceRun], sched: Schedule | None, curve: _Curve, horizon: int
 ) -> list[_Candidate]:
-    """Fit each law jointly to the finished runs; transfer shape, prior on amplitudes."""
+    """Fit each law jointly to the finished runs; transfer shape, prior on amplitudes.
+
+    Only what the references identify is transferred: an amplitude whose joint-fit standard
+    error is larger than its transferred prior's width would be (TRANSFER_SD) is not carried as
+    a tight prior. For the annealing term that is the case when no reference decays its lr
+    (constant-lr runs show no cooldown, so the joint fit puts D at ~0 on no evidence); the
+    annealing law then keeps the references' power-law part (alpha, A) and falls back to the
+    cold default prior on D with a free memory lam, and the multi-power law, whose shape is all
+    about the decay, is not offered.
+    """
     usable = []
     for r in refs:
         if (r.schedule is None) != (sched is None):
@@ -222,8 +264,11 @@ def _warm_candidates(
     y = np.concatenate([c.values for _, c in usable])
     w = np.concatenate([c.weights for _, c in usable])
     sigma = float(np.median([c.sigma for _, c in usable]))
+    decays = sched is not None and _decay_seen(usable)
     out = []
     for name in names:
+        if name == "multi_power" and not decays:
+            continue
         designs = [_design(r.schedule, c.steps, max(r.total_steps, int(c.steps[-1])),
                            name == "multi_power") for r, c in usable]
         stacked = _stack(designs)
@@ -232,17 +277,49 @@ def _warm_candidates(
         joint = fit_law(_stacked_law(law, run, len(usable)), stacked, y, w,
                         starts(name, curve.steps, span), sigma, n_polish=1)
         amps = joint.coef[len(usable):]
-        p = len(law.coef_names)
-        rows = np.eye(p)[1:]
-        prior = Prior(rows, amps, TRANSFER_SD * np.abs(amps) + 1e-6 * float(np.mean(y)))
+        misfit = float(np.sqrt(np.average((1.0 - joint.fitted / y) ** 2, weights=w)))
+        se = _amplitude_se(joint, stacked, y, max(sigma, misfit))[len(usable):]
+        sd = TRANSFER_SD * np.abs(amps) + 1e-6 * float(np.mean(y))
+        known = se <= sd
+        if name == "lr_annealing":
+            known[-1] &= decays  # D (last) needs an observed lr decay
+        if name == "multi_power" and not known[-1]:
+            continue
+        rows = np.eye(len(law.coef_names))[1:]
+        refs_note = f"{len(usable)} finished runs: " + ", ".join(r.name or "?" for r, _ in usable)
+        if name == "lr_annealing" and not known[-1]:
+            cand = _unseen_anneal_candidate(joint, amps, sd, known, curve, sched, horizon)
+            alpha = float(joint.theta[0])
+            cand.prior_note = (f"{name} power law (alpha={alpha:.3g}) from {refs_note}; none "
+                               "of them decays its lr, so the annealing drop is priced by "
+                               "the default prior")
+            out.append(cand)
+            continue
+        # Transferred amplitudes keep their ±TRANSFER_SD prior, widened to the joint fit's
+        # own standard error where that is larger (only the identified ones are kept).
+        prior = Prior(rows[known], amps[known], np.hypot(sd, se)[known]) if known.any() else None
         shape = ", ".join(f"{n}={v:.3g}" for n, v in zip(law.theta_names, joint.theta,
                                                             strict=True))
-        note = (f"{name} shape ({shape}) and amplitudes from {len(usable)} finished runs: "
-                + ", ".join(r.name or "?" for r, _ in usable))
+        note = f"{name} shape ({shape}) and amplitudes from {refs_note}"
         fixed = Start(joint.theta[None, :], tuple(None for _ in law.theta_names))
-        misfit = float(np.sqrt(np.average((1.0 - joint.fitted / y) ** 2, weights=w)))
         out.append(_Candidate(law, fixed, prior, note, misfit))
     return out
+
+
+def _unseen_anneal_candidate(joint: Fit, amps: np.ndarray, sd: np.ndarray, known: np.ndarray,
+                             curve: _Curve, sched: Schedule | None, horizon: int) -> _Candidate:
+    """Annealing law with the references' power-law part but the cold prior on the drop D."""
+    alpha = float(joint.theta[0])
+    design = _design(sched, curve.steps, horizon, False)
+    d0 = _anneal_prior_mean(alpha, float(amps[0]), design, curve)
+    rows = [np.array([0.0, 1.0, 0.0])] if known[0] else []
+    mean, width, dof = ([amps[0]], [sd[0]], [np.inf]) if known[0] else ([], [], [])
+    prior = Prior(np.array(rows + [np.array([0.0, 0.0, 1.0])]), np.array(mean + [d0]),
+                  np.array(width + [ANNEAL_PRIOR_SD * d0]), np.array(dof + [ANNEAL_PRIOR_DOF]))
+    # The memory lam is not identified either: the cold grid and its penalty, alpha fixed.
+    grid = np.column_stack([np.full(len(LAMBDAS), alpha), np.array(LAMBDAS)])
+    start = Start(grid, (None, None), starts("lr_annealing", curve.steps).penalty)
+    return _Candidate(LAWS["lr_annealing"], start, prior, None, HUBER_DELTA, cold_anneal=True)
 
 
 def _decay_span(usable: Sequence[tuple[ReferenceRun, _Curve]]) -> float:
@@ -330,7 +407,7 @@ def forecast_trajectory(
                        model="observed", final_mean=v, final_lower=v - half,
                        final_upper=v + half, final_samples=np.full(N_DRAWS, v))
 
-    warm = _warm_candidates(references, sched, curve) if references else []
+    warm = _warm_candidates(references, sched, curve, horizon) if references else []
     design = _design(sched, curve.steps, horizon, any(c.law.name == "multi_power" for c in warm))
     cands = warm or _cold_candidates(curve, design, sched)
     # A law is scored on the held-back tail of this curve and, when transferred, also on how
@@ -364,12 +441,13 @@ def forecast_trajectory(
     model = top if len(weights) == 1 else "mix(" + ",".join(
         f"{k}:{v:.2f}" for k, v in sorted(weights.items(), key=lambda kv: -kv[1])) + ")"
     reason = _reason(fit, errors)
-    if sched is not None and not warm:
+    if sched is not None and (not warm or cand.cold_anneal):
         peak = float(np.max(sched.lr(np.linspace(0, horizon, 2049))))
         ahead = float(sched.lr(np.array([last]))[0] - sched.lr(np.array([float(target)]))[0])
         if ahead > 0.1 * peak:
             reason += ("; the lr decay still ahead is priced by the default annealing prior "
-                       "(no finished runs to learn it from), hence the wide interval")
+                       "(no finished run with lr decay to learn it from), hence the wide "
+                       "interval")
     return replace(
         result, status="ready", reason=reason, model=model,
         params=_params(fit), final_mean=float(mean[-1]), final_lower=float(lo[-1]),
