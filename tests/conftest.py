@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from backend import migrate
 from backend.app import create_app
+from backend.db import get_engine
 from backend.jobs import InProcessDispatcher
 from backend.settings import Settings
 from workers.tasks import handlers
@@ -44,8 +45,9 @@ def worker_id_suffix(request) -> str:
 def pg_url(worker_id_suffix: str) -> Iterator[str]:
     """A fresh database migrated to head, as a SQLAlchemy URL (postgresql+psycopg://)."""
     if not _reachable(PG_ADMIN_URL, 5432):
-        pytest.fail(f"Postgres is not reachable at {PG_ADMIN_URL}: run the tests via scripts/test.sh")
-    name = f"curvecast_test_{worker_id_suffix}"
+        pytest.fail(f"Postgres is not reachable at {PG_ADMIN_URL}: run scripts/test.sh")
+    # The pid keeps two test sessions on one Postgres from dropping each other's database.
+    name = f"curvecast_test_{worker_id_suffix}_{os.getpid()}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -53,6 +55,9 @@ def pg_url(worker_id_suffix: str) -> Iterator[str]:
     url = f"{base}/{name}"
     migrate.upgrade(url)
     yield url
+    get_engine(url).dispose()
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

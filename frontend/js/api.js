@@ -43,6 +43,30 @@ export const metricKeys = (id, signal) => request(`/api/v1/runs/${q(id)}/metrics
 export const forecast = (id, key, signal) =>
   request(`/api/v1/runs/${q(id)}/forecast/${q(key)}`, { signal });
 
+export const scalingFits = (project, signal) =>
+  request(`/api/v1/projects/${q(project)}/scaling-fits`, { signal });
+export const createScalingFit = (project, body) =>
+  request(`/api/v1/projects/${q(project)}/scaling-fits`, { method: "POST", body });
+export const scalingFit = (id, signal) => request(`/api/v1/scaling-fits/${q(id)}`, { signal });
+export const predict = (id, body, signal) =>
+  request(`/api/v1/scaling-fits/${q(id)}/predict`, { method: "POST", body, signal });
+export const frontier = (id, computes, signal) => request(
+  `/api/v1/scaling-fits/${q(id)}/frontier?${computes.map((c) => `compute=${c}`).join("&")}`,
+  { signal });
+
+export const alerts = (project, signal) =>
+  request(`/api/v1/projects/${q(project)}/alerts`, { signal });
+export const alertRules = (project, signal) =>
+  request(`/api/v1/projects/${q(project)}/alert-rules`, { signal });
+export const createAlertRule = (project, body) =>
+  request(`/api/v1/projects/${q(project)}/alert-rules`, { method: "POST", body });
+export const deleteAlertRule = (project, id) =>
+  request(`/api/v1/projects/${q(project)}/alert-rules/${q(id)}`, { method: "DELETE" });
+export const stopPolicies = (project, signal) =>
+  request(`/api/v1/projects/${q(project)}/stop-policy`, { signal });
+export const putStopPolicy = (project, body) =>
+  request(`/api/v1/projects/${q(project)}/stop-policy`, { method: "PUT", body });
+
 /** A series downsampled to at most `maxPoints`; "NaN"/"Infinity" strings become numbers. */
 export async function series(id, key, maxPoints, signal) {
   const budget = Math.min(100000, Math.max(10, Math.round(maxPoints)));

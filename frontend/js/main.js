@@ -1,14 +1,16 @@
-// The router: #/projects, #/p/NAME, #/run/ID, #/compare?ids=a,b. Each page renders into
+// The router: #/projects, #/p/NAME (/scaling, /alerts), #/run/ID, #/compare?ids=a,b. Each page renders into
 // #view with a signal that aborts its fetches and polls when the user navigates away.
 // A 401 anywhere shows the sign-in form, then the page that was asked for.
 
 import * as api from "./api.js";
 import { replace } from "./dom.js";
 import { poller } from "./live.js";
+import * as alertsPage from "./pages/alerts.js";
 import * as comparePage from "./pages/compare.js";
 import * as projectsPage from "./pages/projects.js";
 import * as runPage from "./pages/run.js";
 import * as runsPage from "./pages/runs.js";
+import * as scalingPage from "./pages/scaling.js";
 import * as signInPage from "./pages/signin.js";
 import { failure, loading } from "./states.js";
 
@@ -18,6 +20,8 @@ const signOutButton = document.getElementById("sign-out");
 const ROUTES = [
   [/^\/projects$/, projectsPage],
   [/^\/p\/([^/]+)$/, runsPage],
+  [/^\/p\/([^/]+)\/scaling$/, scalingPage],
+  [/^\/p\/([^/]+)\/alerts$/, alertsPage],
   [/^\/run\/([^/]+)$/, runPage],
   [/^\/compare$/, comparePage],
 ];

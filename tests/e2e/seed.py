@@ -97,3 +97,32 @@ def wait_for_forecasts(http: httpx.Client, run_ids: list[str], timeout: float = 
             if time.monotonic() > deadline:
                 raise TimeoutError(f"forecast of {run_id} still {body['status']}")
             time.sleep(0.2)
+
+
+# A scaling ladder: final losses on the law L = E + A/N^alpha + B/D^beta, with 0.4% noise.
+LAW = {"E": 1.7, "A": 400.0, "alpha": 0.34, "B": 410.0, "beta": 0.28}
+LADDER_PARAMS = (1e7, 3e7, 1e8)
+LADDER_TOKENS = (2e8, 6e8, 2e9)
+
+
+def law_loss(params: float, tokens: float) -> float:
+    return LAW["E"] + LAW["A"] / params ** LAW["alpha"] + LAW["B"] / tokens ** LAW["beta"]
+
+
+def seed_ladder(http: httpx.Client, project: str) -> list[dict]:
+    """3 sizes x 3 token counts of finished runs in group "ladder", each with its final
+    val_loss at its last step; the smallest size is also tagged "small"."""
+    rng = random.Random(7)
+    runs = []
+    for n in LADDER_PARAMS:
+        for d in LADDER_TOKENS:
+            run = create_run(http, project, f"n{n:.0e}-d{d:.0e}", group="ladder",
+                             tags=["small"] if n == LADDER_PARAMS[0] else [],
+                             params=n, tokens=d, tokens_per_step=None)
+            loss = law_loss(n, d) * (1 + rng.gauss(0, 0.004))
+            http.post(f"/api/v1/runs/{run['id']}/metrics", json={"rows": [
+                {"step": TOTAL_STEPS, "values": {"val_loss": loss}}]}).raise_for_status()
+            http.patch(f"/api/v1/runs/{run['id']}",
+                       json={"status": "finished"}).raise_for_status()
+            runs.append(run)
+    return runs

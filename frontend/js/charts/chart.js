@@ -17,7 +17,7 @@ function positiveX(trace) {
 
 /**
  * opts: xTitle, yTitle, logX, logY, y2Title (a right axis for the lr), shapes, annotations,
- * revision (change it to reset the zoom, e.g. when the x axis changes).
+ * hovermode (default "x"), revision (change it to reset the zoom, e.g. when the x axis changes).
  */
 export function draw(div, traces, opts) {
   const layout = {
@@ -26,7 +26,7 @@ export function draw(div, traces, opts) {
     font: FONT,
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "#fff",
-    hovermode: "x",
+    hovermode: opts.hovermode ?? "x",
     showlegend: true,
     legend: { orientation: "h", y: -0.18, font: { size: 11 } },
     xaxis: { title: { text: opts.xTitle }, type: opts.logX ? "log" : "linear", gridcolor: "#eef0f3" },

@@ -5,6 +5,7 @@ import * as api from "../api.js";
 import { h, replace } from "../dom.js";
 import { distinct, filterRuns } from "../runs-filter.js";
 import { empty } from "../states.js";
+import { projectHeader } from "./project-tabs.js";
 import { runsTable } from "./runs-table.js";
 
 const PREFERRED_METRICS = ["loss", "val_loss"];
@@ -63,14 +64,12 @@ export async function render(view, { arg: project }, { signal, poll }) {
 
   function draw() {
     if (!runs.length) {
-      replace(view, h("nav", { class: "crumbs", "aria-label": "Breadcrumb" },
-        h("a", { href: "#/projects" }, "Projects"), " / ", project),
-      h("h1", {}, project), empty("No runs yet", "Log one from your training script:", project));
+      replace(view, projectHeader(project, "runs"),
+        empty("No runs yet", "Log one from your training script:", project));
       return;
     }
     if (!view.contains(page)) {
-      replace(view, h("nav", { class: "crumbs", "aria-label": "Breadcrumb" },
-        h("a", { href: "#/projects" }, "Projects"), " / ", project), h("h1", {}, project), page);
+      replace(view, projectHeader(project, "runs"), page);
     }
     setOptions(metricSelect, metricsOf(runs), null);
     setOptions(statusLabel.querySelector("select"), distinct(runs, (r) => r.status), "any");
