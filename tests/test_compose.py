@@ -9,10 +9,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _compose() -> list[str]:
     docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+    plugin = docker and subprocess.run([docker, "compose", "version"], capture_output=True)
+    if plugin and plugin.returncode == 0:
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
-    assert legacy, "neither `docker compose` nor `docker-compose` is installed (scripts/test.sh installs it)"
+    assert legacy, "neither `docker compose` nor `docker-compose`: scripts/test.sh installs it"
     return [legacy]
 
 

@@ -56,8 +56,8 @@ def test_overlapping_batches_add_only_new_points_to_the_summary(client, make_run
 
 def test_nan_and_infinities_are_stored_as_such(client, make_run):
     run = make_run()
-    rows = [{"step": 0, "values": {"loss": 2.5}}, {"step": 1, "values": {"loss": "NaN"}},
-            {"step": 2, "values": {"loss": "Infinity"}}, {"step": 3, "values": {"loss": "-Infinity"}}]
+    sent = [2.5, "NaN", "Infinity", "-Infinity"]
+    rows = [{"step": s, "values": {"loss": v}} for s, v in enumerate(sent)]
     assert post(client, run["id"], rows).json()["accepted"] == 4
     assert series(client, run["id"], "loss")["value"] == [2.5, "NaN", "Infinity", "-Infinity"]
     summary = client.get(f"/api/v1/runs/{run['id']}").json()["summary"]["loss"]
