@@ -4,6 +4,7 @@ This is the composition root: the one place that wires the API to the worker cod
 in-process job runner of the embedded mode, or Celery).
 """
 
+import os
 import threading
 from typing import Annotated
 
@@ -58,33 +59,46 @@ def up(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     db: DbOption = None,
+    workers: Annotated[int, typer.Option(min=1, help="API processes (Postgres only)")] = 1,
     demo: Annotated[bool, typer.Option(help="simulate a few training runs logging live")] = False,
 ) -> None:
-    """Serve the API and dashboard; without a broker, jobs run in this process."""
+    """Serve the API and dashboard; without a broker, jobs run in the API process."""
     import uvicorn
 
+    settings = _settings(db)
+    _prepare_schema(settings)
+    if workers > 1 and settings.is_sqlite:
+        console.print("[red]SQLite has a single writer: use --workers 1, or Postgres.")
+        raise typer.Exit(2)
+    os.environ["CURVECAST_DATABASE_URL"] = settings.database_url  # for the worker processes
+    url = f"http://{host}:{port}"
+    console.print(
+        f"Curvecast on {url}  (database: {settings.database_url.split('@')[-1]}, "
+        f"jobs: {'in-process' if settings.is_embedded else settings.broker_url}, "
+        f"{workers} API process{'es' if workers > 1 else ''})"
+    )
+    if demo:
+        from backend.demo import start_demo
+
+        start_demo(url, settings, console)
+    uvicorn.run("backend.cli:serve_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
+def serve_app():
+    """The app of one API process, from the environment (uvicorn calls this in each one)."""
     from backend.app import create_app
     from backend.jobs import SWEEP, CeleryDispatcher, InProcessDispatcher
     from workers.tasks import handlers
 
-    settings = _settings(db)
-    _prepare_schema(settings)
+    settings = Settings()
     if settings.is_embedded:
         dispatcher = InProcessDispatcher()
         dispatcher.start(handlers(settings, dispatcher))
         _every(settings.sweep_every_s, lambda: dispatcher.send(SWEEP))
     else:
         dispatcher = CeleryDispatcher(settings.broker_url)
-    url = f"http://{host}:{port}"
-    console.print(
-        f"Curvecast on {url}  (database: {settings.database_url.split('@')[-1]}, "
-        f"jobs: {'in-process' if settings.is_embedded else settings.broker_url})"
-    )
-    if demo:
-        from backend.demo import start_demo
-
-        start_demo(url, settings, console)
-    uvicorn.run(create_app(settings, dispatcher), host=host, port=port, log_level="warning")
+    return create_app(settings, dispatcher)
 
 
 @app.command()

@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.ingest [--points 2000000] [--mlflow-points 100000]
 
-1. Curvecast: `curvecast up` on a fresh Postgres database, publishing its forecast jobs to
-   Redis (no worker runs, so the figure is the API's alone). T client threads, one run each,
-   POST 10,000-row batches (bodies encoded before the clock starts) with K metrics per row.
+1. Curvecast: `curvecast up --workers 2` on a fresh Postgres database, publishing its
+   forecast jobs to Redis (no worker runs, so the figure is the API's alone). T client
+   threads, one run each, POST 10,000-row batches (bodies encoded before the clock
+   starts) with K metrics per row.
 2. MLflow: `mlflow server` (2 workers) on another fresh database of the same Postgres,
    MlflowClient.log_batch with 1,000 metrics per call (its maximum), same T and K.
 3. Read-back: a 1,000,000-point series downsampled to 2,000 points, 30 times; the server's
@@ -111,10 +112,12 @@ def main() -> None:
     parser.add_argument("--mlflow-points", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--workers", type=int, default=2, help="Curvecast API processes")
     args = parser.parse_args()
 
     results: dict[str, float] = {}
-    with curvecast_server(fresh_database("curvecast_bench"), args.redis) as base:
+    db = fresh_database("curvecast_bench")
+    with curvecast_server(db, args.redis, workers=args.workers) as base:
         for keys in (4, 1):
             results[f"curvecast_{keys}key"] = curvecast_ingest(base, args.points, keys,
                                                                args.threads)

@@ -71,15 +71,17 @@ def process(cmd: list[str], health: str, env: dict[str, str] | None = None,
 
 
 @contextmanager
-def curvecast_server(db_url: str, broker_url: str = "", **env: str) -> Iterator[str]:
-    """`curvecast up` on `db_url` (migrated first); yields its base URL."""
+def curvecast_server(db_url: str, broker_url: str = "", workers: int = 1,
+                     **env: str) -> Iterator[str]:
+    """`curvecast up` on `db_url` (migrated first) with `workers` API processes; yields its
+    base URL."""
     cli = [sys.executable, "-m", "backend"]
     subprocess.run([*cli, "migrate", "--db", db_url], cwd=ROOT, check=True,
                    capture_output=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     environ = {"CURVECAST_ADMIN_KEY": ADMIN_KEY, "CURVECAST_BROKER_URL": broker_url, **env}
-    with process([*cli, "up", "--port", str(port), "--db", db_url],
+    with process([*cli, "up", "--port", str(port), "--db", db_url, "--workers", str(workers)],
                  f"{base}/api/v1/health", environ, "curvecast"):
         yield base
 

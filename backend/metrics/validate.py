@@ -47,30 +47,33 @@ def parse_batch(raw: bytes, max_rows: int, max_key_length: int) -> Batch:
         raise Unprocessable("unknown field", sorted(unknown)[0])
 
     batch = Batch(n_rows=len(rows))
-    keys, steps, values, times = batch.keys, batch.steps, batch.values, batch.times
+    add_key, add_step = batch.keys.append, batch.steps.append
+    add_value, add_time = batch.values.append, batch.times.append
+    known_keys: set[str] = set()  # names repeat on every row: check each one once
     for i, row in enumerate(rows):
-        if not isinstance(row, dict):
+        if type(row) is not dict:
             raise Unprocessable("each row must be an object", f"rows[{i}]")
         step = row.get("step")
         if type(step) is not int or not 0 <= step < MAX_STEP:
             raise Unprocessable("step must be an integer from 0 to 2^62", f"rows[{i}].step")
         vals = row.get("values")
-        if not isinstance(vals, dict) or not vals:
+        if type(vals) is not dict or not vals:
             raise Unprocessable("values must be a non-empty object", f"rows[{i}].values")
-        t = row.get("time")
-        if t is not None and (type(t) not in (int, float) or not math.isfinite(t)):
-            raise Unprocessable("time must be a finite number (unix seconds)", f"rows[{i}].time")
-        if len(row) != 2 and not (len(row) == 3 and "time" in row):
-            extra = sorted(set(row) - {"step", "values", "time"})[0]
-            raise Unprocessable("unknown field", f"rows[{i}].{extra}")
+        t = None
+        if len(row) != 2:
+            t = _row_time(row, i)
         for key, v in vals.items():
-            if not 0 < len(key) <= max_key_length or not key.isprintable():
-                raise Unprocessable(
-                    f"metric names are 1 to {max_key_length} printable characters",
-                    f"rows[{i}].values",
-                )
+            if key not in known_keys:
+                if not 0 < len(key) <= max_key_length or not key.isprintable():
+                    raise Unprocessable(
+                        f"metric names are 1 to {max_key_length} printable characters",
+                        f"rows[{i}].values",
+                    )
+                known_keys.add(key)
             tv = type(v)
-            if tv is float or tv is int:
+            if tv is float:
+                fv = v
+            elif tv is int:
                 fv = float(v)
             elif tv is str and v in NONFINITE:
                 fv = NONFINITE[v]
@@ -79,8 +82,19 @@ def parse_batch(raw: bytes, max_rows: int, max_key_length: int) -> Batch:
                     'must be a number or "NaN", "Infinity", "-Infinity"',
                     f"rows[{i}].values.{key}",
                 )
-            keys.append(key)
-            steps.append(step)
-            values.append(fv)
-            times.append(t)
+            add_key(key)
+            add_step(step)
+            add_value(fv)
+            add_time(t)
     return batch
+
+
+def _row_time(row: dict, i: int) -> float | None:
+    """The optional wall-clock time of a row; any other extra field is an error."""
+    extra = sorted(set(row) - {"step", "values", "time"})
+    if extra:
+        raise Unprocessable("unknown field", f"rows[{i}].{extra[0]}")
+    t = row.get("time")
+    if t is not None and (type(t) not in (int, float) or not math.isfinite(t)):
+        raise Unprocessable("time must be a finite number (unix seconds)", f"rows[{i}].time")
+    return t

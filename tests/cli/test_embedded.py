@@ -25,6 +25,15 @@ def _bare_env() -> dict[str, str]:
     return env
 
 
+def _wait_health(base: str, deadline: float) -> dict:
+    while True:
+        try:
+            return httpx.get(f"{base}/api/v1/health").json()
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline, "curvecast up never answered"
+            time.sleep(0.2)
+
+
 def test_up_with_nothing_configured_serves_forecasts_from_sqlite(tmp_path):
     port = _port()
     server = subprocess.Popen([sys.executable, "-m", "backend", "up", "--port", str(port),
@@ -38,7 +47,7 @@ def test_up_with_nothing_configured_serves_forecasts_from_sqlite(tmp_path):
             time.sleep(0.2)
         assert (tmp_path / ".curvecast" / "curvecast.db").exists()
         headers = {"Authorization": f"Bearer {key_file.read_text().strip()}"}
-        health = httpx.get(f"{base}/api/v1/health").json()
+        health = _wait_health(base, deadline)
         assert (health["database"], health["jobs"]) == ("sqlite", "in-process")
         forecast: dict = {}
         while time.monotonic() < deadline:
