@@ -83,6 +83,21 @@ def baseline_power_law(steps: np.ndarray, loss: np.ndarray, target: int) -> floa
     return float(p[0] + p[1] * target ** -p[2])
 
 
+def baseline_rows(base: dict, run: DevRun, steps: np.ndarray, loss: np.ndarray) -> list[dict]:
+    """Report rows of the last-value and power-law baselines on the same prefix."""
+    return [
+        base | {"mode": "last", "err": rel_err(baseline_last(steps, loss), run.truth)},
+        base | {"mode": "powerlaw",
+                "err": rel_err(baseline_power_law(steps, loss, run.target_step), run.truth)},
+    ]
+
+
+def select_models(runs: list[DevRun], models: str) -> list[DevRun]:
+    """The runs of the comma-separated model sizes (all runs when empty)."""
+    keep = set(filter(None, models.split(",")))
+    return [r for r in runs if not keep or r.model in keep]
+
+
 def rel_err(pred: float | None, truth: float) -> float:
     return float("nan") if pred is None else abs(pred - truth) / truth
 

@@ -22,11 +22,11 @@ import numpy as np
 from bench.curves_data import (
     CUTS,
     DevRun,
-    baseline_last,
-    baseline_power_law,
+    baseline_rows,
     format_table,
     load_luo,
     rel_err,
+    select_models,
 )
 from bench.servers import ADMIN_KEY, curvecast_server, fresh_database
 
@@ -78,10 +78,7 @@ def replay(c: httpx.Client, run: DevRun, runs: list[DevRun], mode: str) -> list[
             "cov90": (final["lower"] <= run.truth <= final["upper"]) if final else None,
             "ms": 1000 * waited, "status": fc["status"]})
         if mode == "cold":
-            rows.append(base | {"mode": "last", "err": rel_err(baseline_last(steps, loss),
-                                                                 run.truth)})
-            rows.append(base | {"mode": "powerlaw", "err": rel_err(
-                baseline_power_law(steps, loss, run.target_step), run.truth)})
+            rows += baseline_rows(base, run, steps, loss)
     return rows
 
 
@@ -89,9 +86,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="", help="comma list of model sizes (default: all)")
     args = ap.parse_args()
-    runs = load_luo()
-    if args.models:
-        runs = [r for r in runs if r.model in set(args.models.split(","))]
+    runs = select_models(load_luo(), args.models)
     rows: list[dict] = []
     with curvecast_server(fresh_database("curvecast_accuracy")) as base, httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60) as c:

@@ -18,11 +18,11 @@ import numpy as np
 from bench.curves_data import (
     CUTS,
     DevRun,
-    baseline_last,
-    baseline_power_law,
+    baseline_rows,
     format_table,
     load_luo,
     rel_err,
+    select_models,
 )
 from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
@@ -52,10 +52,7 @@ def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm")) -> l
                 rows.append(base | {"mode": mode, "err": rel_err(fc.final_mean, run.truth),
                                     "cov90": cov, "ms": ms, "ms_cpu": cpu_ms, "status": fc.status,
                                     "model_used": fc.model})
-            rows.append(base | {"mode": "last", "err": rel_err(baseline_last(steps, loss),
-                                                                 run.truth)})
-            rows.append(base | {"mode": "powerlaw", "err": rel_err(
-                baseline_power_law(steps, loss, run.target_step), run.truth)})
+            rows += baseline_rows(base, run, steps, loss)
     return rows
 
 
@@ -65,10 +62,7 @@ def main() -> None:
     ap.add_argument("--by", default="", help="extra grouping column, e.g. family or model")
     ap.add_argument("--modes", default="cold,warm")
     args = ap.parse_args()
-    runs = load_luo()
-    if args.models:
-        keep = set(args.models.split(","))
-        runs = [r for r in runs if r.model in keep]
+    runs = select_models(load_luo(), args.models)
     rows = evaluate(runs, tuple(args.modes.split(",")))
     print(f"{len(runs)} runs: " + ", ".join(sorted({r.model for r in runs})))
     metrics = ("err", "cov90", "ms", "ms_cpu")
