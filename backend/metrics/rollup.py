@@ -46,10 +46,10 @@ def _starts(keys: list[np.ndarray]) -> np.ndarray:
 
 
 def _first_where(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Index of the first True of each group (the group's start when there is none)."""
-    index = np.where(mask, np.arange(len(mask)), len(mask))
-    return np.minimum(np.minimum.reduceat(index, starts), starts + np.diff(
-        np.append(starts, len(mask))) - 1)
+    """Index of the first True of each group (any valid index when it has none: the callers
+    mark those groups as having no such row)."""
+    index = np.where(mask, np.arange(len(mask)), len(mask) - 1)
+    return np.minimum.reduceat(index, starts)
 
 
 def _extremes(step: np.ndarray, value: np.ndarray, starts: np.ndarray) -> dict[str, list]:
