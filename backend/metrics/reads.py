@@ -72,6 +72,19 @@ def downsampled(
     return minmax_downsample(steps, values, max_points)
 
 
+def wall_times(session: Session, series_id: int, steps: np.ndarray) -> list[float | None]:
+    """The logged wall-clock time (unix seconds) of each of these steps of the series."""
+    times: dict[int, float | None] = {}
+    wanted = steps.tolist()
+    for i in range(0, len(wanted), 5000):  # SQLite caps the parameters of one statement
+        chunk = wanted[i:i + 5000]
+        times.update(session.execute(
+            select(Point.step, Point.wall_time)
+            .where(Point.series_id == series_id, Point.step.in_(chunk))
+        ).all())
+    return [times.get(s) for s in wanted]
+
+
 def for_fitting(
     session: Session, series: Series, max_points: int = 2000
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -78,5 +78,6 @@ def get_series(
     if series is None:
         raise NotFound(f"run {run_id!r} has no metric {key!r}", "key")
     steps, values = reads.downsampled(session, series, max_points)
-    return SeriesOut(key=key, count=series.count, step=steps.tolist(), value=values.tolist())
+    return SeriesOut(key=key, count=series.count, step=steps.tolist(), value=values.tolist(),
+                     time=reads.wall_times(session, series.id, steps))
 

@@ -33,3 +33,4 @@ class SeriesOut(BaseModel):
     count: int
     step: list[int]
     value: list[float]
+    time: list[float | None] = Field(description="wall-clock unix seconds of each point")

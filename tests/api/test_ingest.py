@@ -2,6 +2,7 @@
 name the field without touching what was stored."""
 
 import math
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -93,6 +94,16 @@ def test_bad_input_gets_a_4xx_naming_the_field_and_loses_nothing(client, make_ru
     assert r.status_code == status, r.text
     assert r.json()["error"]["field"] == field
     assert series(client, run["id"], "loss")["value"] == [3.0] * 10
+
+
+def test_points_keep_their_wall_time_or_get_the_servers(client, make_run):
+    run = make_run()
+    before = time.time()
+    post(client, run["id"], [{"step": 0, "values": {"loss": 1.0}, "time": 1_700_000_000.5},
+                             {"step": 1, "values": {"loss": 0.9}}])
+    got = series(client, run["id"], "loss")
+    assert got["time"][0] == 1_700_000_000.5
+    assert before <= got["time"][1] <= time.time()
 
 
 def test_metrics_for_an_unknown_run_get_404(client):
