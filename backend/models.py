@@ -192,6 +192,8 @@ class ScalingFitRow(Base):
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)  # params, intervals, draws
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     fitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the job was last sent: a fit pending long after it is re-sent by the sweep.
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class StopPolicy(Base):

@@ -26,6 +26,7 @@ from backend.jobs import DELIVER_ALERT, FIT_SCALING, FORECAST_SERIES, SWEEP, Dis
 from backend.metrics.reads import find_series, for_fitting
 from backend.models import Run
 from backend.runs.service import mark_stale_runs_crashed
+from backend.scaling.service import requeue_lost_fits
 from backend.settings import Settings
 from workers.delivery import deliver_alert
 from workers.forecast import stopping
@@ -191,6 +192,7 @@ def sweep(settings: Settings, dispatcher: Dispatcher) -> dict[str, int]:
     alerts due for a retry are sent again."""
     with session_scope(settings.database_url) as session:
         requeued = requeue_lost_requests(session, dispatcher, settings)  # series before runs
+        requeued += requeue_lost_fits(session, dispatcher, settings.forecast_requeue_after_s)
         crashed = mark_stale_runs_crashed(session, settings.stale_after_s)
         for run in crashed:
             set_event(session, dispatcher, settings.public_url, run, "stalled", True,

@@ -3,12 +3,14 @@
 Services never commit: the route owns the transaction, and the job is enqueued after it.
 """
 
-from sqlalchemy import exists, select
+from datetime import timedelta
+
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from backend.errors import Conflict, NotFound, Unprocessable
 from backend.jobs import FIT_SCALING, Dispatcher, enqueue_after_commit
-from backend.models import Project, Run, ScalingFitRow, Series
+from backend.models import Project, Run, ScalingFitRow, Series, utcnow
 from backend.runs.service import Principal
 from backend.scaling.schemas import RunSelector
 
@@ -47,6 +49,23 @@ def request_fit(
     session.flush()
     enqueue_after_commit(session, dispatcher, FIT_SCALING, row.id)
     return row
+
+
+def requeue_lost_fits(session: Session, dispatcher: Dispatcher, requeue_after_s: float) -> int:
+    """Re-send fits still pending long after their job was sent (lost with a worker or the
+    broker); the sweep calls this."""
+    now = utcnow()
+    rows = session.scalars(
+        update(ScalingFitRow)
+        .where(ScalingFitRow.status == "pending",
+               ScalingFitRow.requested_at < now - timedelta(seconds=requeue_after_s))
+        .values(requested_at=now)
+        .returning(ScalingFitRow.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for fit_id in rows:
+        enqueue_after_commit(session, dispatcher, FIT_SCALING, fit_id)
+    return len(rows)
 
 
 def get_fit(session: Session, who: Principal, fit_id: int) -> ScalingFitRow:

@@ -76,3 +76,29 @@ def test_points_survive_a_redis_outage_and_the_forecast_catches_up(pg_url, redis
             assert wait_for_forecast(client, run["id"], timeout=90)["fitted_upto_step"] == 1990
         finally:
             stop(worker)
+
+
+def test_a_scaling_fit_requested_during_an_outage_is_sent_again(pg_url, redis_server, project):
+    settings = Settings(database_url=pg_url, broker_url=redis_server.url, admin_key=ADMIN_KEY)
+    with TestClient(create_app(settings, CeleryDispatcher(redis_server.url))) as client:
+        client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        run = client.post("/api/v1/runs", json={"project": project, "params": 1e8,
+                                                "tokens": 2e9}).json()
+        client.post(f"/api/v1/runs/{run['id']}/metrics",
+                    json={"rows": [{"step": 100, "values": {"val_loss": 3.1}}]})
+        client.patch(f"/api/v1/runs/{run['id']}", json={"status": "finished"})
+        redis_server.stop()
+        fit = client.post(f"/api/v1/projects/{project}/scaling-fits",
+                          json={"metric": "val_loss", "law": "chinchilla"})
+        assert fit.status_code == 201 and fit.json()["status"] == "pending"
+        redis_server.start()
+        worker = start_worker(pg_url, redis_server.url)
+        try:
+            deadline = time.monotonic() + 90
+            while (body := client.get(f"/api/v1/scaling-fits/{fit.json()['id']}").json())[
+                    "status"] == "pending":
+                assert time.monotonic() < deadline, "the lost fit was never sent again"
+                time.sleep(0.3)
+            assert body["status"] == "insufficient_data" and body["n_runs"] == 1
+        finally:
+            stop(worker)
