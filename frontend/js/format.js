@@ -27,6 +27,26 @@ export function date(iso) {
   });
 }
 
+/** A moment to the second (ETA): "14 Nov 2023, 23:13:20". */
+export function dateTime(ms) {
+  return new Date(ms).toLocaleString("en-GB", {
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+    second: "2-digit",
+  });
+}
+
+/** A span of seconds, to two units: "45 s", "10 min 5 s", "2 h 5 min", "3 d 4 h". */
+export function duration(seconds) {
+  let s = Math.max(0, Math.round(seconds));
+  const parts = [];
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]]) {
+    const n = Math.floor(s / size);
+    s -= n * size;
+    if (n || parts.length) parts.push(`${n} ${unit}`);
+  }
+  return parts.length ? parts.slice(0, 2).filter((p) => !p.startsWith("0 ")).join(" ") : "0 s";
+}
+
 export function interval(final) {
   if (!final) return "—";
   return `${value(final.mean)} [${value(final.lower)}, ${value(final.upper)}]`;

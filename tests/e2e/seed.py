@@ -7,6 +7,7 @@ so the forecaster has something realistic to fit.
 import math
 import random
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -35,8 +36,9 @@ def loss_at(step: int, lr: float, peak: float, floor: float, rng: random.Random)
 
 
 def log_points(http: httpx.Client, run: dict, start: int, stop: int, floor: float,
-               seed: int) -> None:
-    """Log loss and lr for steps in [start, stop), as the run's schedule says."""
+               seed: int, time_of: Callable[[int], float] | None = None) -> None:
+    """Log loss and lr for steps in [start, stop), as the run's schedule says; `time_of`
+    gives each row an explicit wall-clock time (unix seconds) instead of the server's."""
     sched = run["lr_schedule"]
     peak = sched["peak_lr"]
     lr_fn = wsd_lr if sched["type"] == "wsd" else cosine_lr
@@ -44,8 +46,10 @@ def log_points(http: httpx.Client, run: dict, start: int, stop: int, floor: floa
     rows = []
     for step in range(start, stop, EVERY):
         lr = lr_fn(step, peak)
-        rows.append({"step": step, "values": {"loss": loss_at(step, lr, peak, floor, rng),
-                                              "lr": lr}})
+        row = {"step": step, "values": {"loss": loss_at(step, lr, peak, floor, rng), "lr": lr}}
+        if time_of is not None:
+            row["time"] = time_of(step)
+        rows.append(row)
     response = http.post(f"/api/v1/runs/{run['id']}/metrics", json={"rows": rows})
     response.raise_for_status()
 

@@ -4,13 +4,14 @@ chart, the comparison, live updates, and the empty and error states."""
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import KEY, ROOT, screenshot, update_docs
-from tests.e2e.seed import create_run, log_points, wsd_lr
+from tests.e2e.seed import create_run, log_points, wait_for_forecasts, wsd_lr
 
 pytestmark = pytest.mark.browser
 
@@ -174,6 +175,98 @@ def test_run_page_draws_forecast_band_boundary_and_schedule(signed_in: Page, see
     edge = next(s for s in layout["shapes"] if s["name"] == "forecast-boundary")
     assert edge["x0"] == fc["fitted_upto_step"] * 524288
     expect(page.get_by_role("table").filter(has_text="Config")).to_contain_text("model.width")
+
+
+T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+SECONDS_PER_STEP = 0.5
+DATE_X = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def zone_offsets(page: Page, times: list[float]) -> list[int]:
+    """The browser's UTC offset in minutes (JS sign: UTC - local) at each unix time."""
+    return page.evaluate("ts => ts.map(t => new Date(t * 1000).getTimezoneOffset())", times)
+
+
+def as_date_x(t: float, offset: int) -> str:
+    """Unix seconds as the dashboard writes them on a date axis: local time, to the ms."""
+    local = datetime.fromtimestamp(t, UTC) - timedelta(minutes=offset)
+    return local.strftime(DATE_X)[:-3]
+
+
+def from_date_x(x: str, offset: int) -> float:
+    local = datetime.strptime(x, DATE_X).replace(tzinfo=UTC)
+    return (local + timedelta(minutes=offset)).timestamp()
+
+
+def test_wall_time_axis_places_points_at_their_times_and_the_forecast_at_the_pace(
+    signed_in: Page, api, project: str
+):
+    page = signed_in
+    run = create_run(api, project, "timed", lr_schedule={
+        "type": "wsd", "peak_lr": 1e-3, "warmup_steps": 100, "decay_start": 1600})
+    log_points(api, run, 0, 800, 2.0, seed=5,
+               time_of=lambda step: T0 + step * SECONDS_PER_STEP)
+    wait_for_forecasts(api, [run["id"]])
+    fc = api.get(f"/api/v1/runs/{run['id']}/forecast/loss").json()
+    assert fc["status"] == "ready", fc
+    page.goto(f"/#/run/{run['id']}")
+    wait_drawn(page, LOSS_PLOT, "forecast-band")
+    wall = page.get_by_label("Wall time")
+    expect(wall).to_be_enabled()
+    wall.check()
+    page.wait_for_function(
+        f"document.querySelector(\"{LOSS_PLOT}\").layout.xaxis.type === 'date'")
+
+    observed = by_role(page, LOSS_PLOT, "observed")[0]
+    steps = list(range(0, 800, 10))
+    times = [T0 + s * SECONDS_PER_STEP for s in steps]
+    offsets = zone_offsets(page, times)
+    assert observed["x"] == [as_date_x(t, o) for t, o in zip(times, offsets, strict=True)]
+    assert observed["x"][0] == as_date_x(T0, offsets[0])
+
+    # The forecast (in steps) sits at the time the run reaches each step at its pace (2/s).
+    mean = by_role(page, LOSS_PLOT, "forecast-mean")[0]
+    offset = offsets[-1]
+    last_t = from_date_x(observed["x"][-1], offset)
+    mean_t = [from_date_x(x, offset) for x in mean["x"]]
+    assert mean_t[0] >= last_t
+    assert mean_t[0] > last_t or fc["curve"]["step"][0] <= 790
+    for step, t in zip(fc["curve"]["step"], mean_t, strict=True):
+        assert t == pytest.approx(T0 + step * SECONDS_PER_STEP, abs=1.0), step
+    assert mean_t[-1] == pytest.approx(T0 + 2000 * SECONDS_PER_STEP, abs=1.0)
+    layout = page.evaluate(f"document.querySelector(\"{LOSS_PLOT}\").layout")
+    edge = next(s for s in layout["shapes"] if s["name"] == "forecast-boundary")
+    assert from_date_x(edge["x0"], offset) == pytest.approx(
+        T0 + fc["fitted_upto_step"] * SECONDS_PER_STEP, abs=1.0)
+    planned = by_role(page, LOSS_PLOT, "lr-planned")[0]
+    assert from_date_x(planned["x"][-1], offset) == pytest.approx(T0 + 1000, abs=1.0)
+    expect(page.get_by_label("Log x")).to_be_disabled()  # a date axis has no log scale
+    caption = page.locator("figcaption").first
+    # steps 790 -> 2000 at 2 steps/s: 605 s after the last point
+    expect(caption).to_contain_text(
+        "at the current pace: 10 min 5 s after the last logged point (2 steps/s")
+    eta = page.evaluate("""t => new Date(t * 1000).toLocaleString("en-GB", {year: "numeric",
+        month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+        second: "2-digit"})""", T0 + 2000 * SECONDS_PER_STEP)
+    expect(caption).to_contain_text(f"ETA {eta}")
+    screenshot(page, "wall-time")
+
+    # Points without times (older clients): the option is off and says why.
+    def untimed(route):
+        response = route.fetch()
+        body = response.json()
+        body["time"] = [None] * len(body["step"])
+        route.fulfill(response=response, json=body)
+
+    page.route(re.compile(r"/metrics/[^?]+\?max_points="), untimed)
+    page.reload()
+    wait_drawn(page, LOSS_PLOT, "forecast-band")
+    wall = page.get_by_label("Wall time")
+    expect(wall).to_be_disabled()
+    expect(page.locator("label", has=wall)).to_have_attribute(
+        "title", re.compile("wall-clock times"))
+    assert page.evaluate(f"document.querySelector(\"{LOSS_PLOT}\").layout.xaxis.type") \
+        == "linear"
 
 
 def test_compare_overlays_runs_with_bands_and_lists_config_differences(signed_in: Page,

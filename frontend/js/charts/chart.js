@@ -16,7 +16,7 @@ function positiveX(trace) {
 }
 
 /**
- * opts: xTitle, yTitle, logX, logY, y2Title (a right axis for the lr), shapes, annotations,
+ * opts: xTitle, yTitle, logX, logY, dateX (x values are date strings: a date axis, never log), y2Title (a right axis for the lr), shapes, annotations,
  * hovermode (default "x"), revision (change it to reset the zoom, e.g. when the x axis changes).
  */
 export function draw(div, traces, opts) {
@@ -29,7 +29,8 @@ export function draw(div, traces, opts) {
     hovermode: opts.hovermode ?? "x",
     showlegend: true,
     legend: { orientation: "h", y: -0.18, font: { size: 11 } },
-    xaxis: { title: { text: opts.xTitle }, type: opts.logX ? "log" : "linear", gridcolor: "#eef0f3" },
+    xaxis: { title: { text: opts.xTitle }, gridcolor: "#eef0f3",
+      type: opts.dateX ? "date" : opts.logX ? "log" : "linear" },
     yaxis: { title: { text: opts.yTitle }, type: opts.logY ? "log" : "linear", gridcolor: "#eef0f3" },
     shapes: opts.shapes ?? [],
     annotations: opts.annotations ?? [],
@@ -40,6 +41,6 @@ export function draw(div, traces, opts) {
       showgrid: false, rangemode: "tozero", tickformat: ".1~e",
     };
   }
-  const shown = opts.logX ? traces.map(positiveX) : traces;
+  const shown = opts.logX && !opts.dateX ? traces.map(positiveX) : traces;
   return window.Plotly.react(div, shown, layout, { responsive: true, displaylogo: false });
 }

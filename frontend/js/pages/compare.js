@@ -5,6 +5,7 @@ import * as api from "../api.js";
 import { draw, pointBudget } from "../charts/chart.js";
 import { chartControls, tokensPerStep, X_AXES, xFor } from "../charts/controls.js";
 import { boundary, forecast, observed, PALETTE } from "../charts/traces.js";
+import { clock, hasTimes } from "../charts/walltime.js";
 import { h, replace } from "../dom.js";
 import * as fmt from "../format.js";
 import { distinct } from "../runs-filter.js";
@@ -91,18 +92,20 @@ export async function render(view, { query }, { signal, poll }) {
     const metric = metricSelect.value;
     const traces = [];
     const edges = { shapes: [], annotations: [] };
+    const onTime = state.x === "time";
+    const logX = state.logX && !onTime;
     runs.forEach((run, i) => {
-      const x = xFor(state, run);
+      const x = xFor(state, run, clock(series[i]));
       const color = PALETTE[i % PALETTE.length];
       const opts = { x, color, name: run.name, group: run.id, smoothing: state.smoothing,
         inLegend: false };
       if (series[i]) traces.push(...observed(series[i], opts));
       traces.push(...forecast(forecasts[i], opts));
-      const edge = boundary(forecasts[i], { x, logX: state.logX, color, label: false });
+      const edge = boundary(forecasts[i], { x, logX, color, label: false });
       edges.shapes.push(...edge.shapes);
     });
     draw(plot, traces, {
-      xTitle: X_AXES[state.x], yTitle: metric, logX: state.logX, logY: state.logY, ...edges,
+      xTitle: X_AXES[state.x], yTitle: metric, logX, logY: state.logY, dateX: onTime, ...edges,
       revision: [metric, state.x, state.logX, state.logY].join("|"),
     });
   }
@@ -117,6 +120,7 @@ export async function render(view, { query }, { signal, poll }) {
     ]);
     replace(summarySlot, summaryTable(runs, metric, forecasts));
     replace(diffSlot, diffTable(runs));
+    controls.setTimeKnown(series.every((s) => !s || hasTimes(s)) && series.some(hasTimes));
     drawChart();
   }
 

@@ -31,8 +31,21 @@ export function runHeader(run, forecasts) {
   );
 }
 
-/** What the forecast says, or why there is none. */
-export function forecastCaption(key, fc, summary) {
+/** When the run reaches `step` at its current pace, from a walltime.js clock (or null). */
+function eta(clk, step) {
+  const t = clk?.pace ? clk.at(step) : null;
+  if (t === null || step <= clk.lastStep) return null;
+  return h("span", { class: "eta" }, h("br"),
+    h("strong", {}, `ETA ${fmt.dateTime(t * 1000)}`),
+    ` at the current pace: ${fmt.duration(t - clk.lastTime)} after the last logged point`,
+    ` (${fmt.value(clk.pace)} steps/s over the last 20% of points)`);
+}
+
+/**
+ * What the forecast says, or why there is none; with `clk` (the series' wall-time clock),
+ * also when the run reaches the forecast's target step at its current pace.
+ */
+export function forecastCaption(key, fc, summary, clk = null) {
   const nonfinite = summary?.nonfinite
     ? h("span", { class: "warn" }, `${fmt.integer(summary.nonfinite)} non-finite values (gaps). `)
     : null;
@@ -51,6 +64,7 @@ export function forecastCaption(key, fc, summary) {
     ` on ${fmt.date(fc.fitted_at)}`,
     fc.stale && h("span", { class: "muted" }, " (newer points arrived; refitting)"),
     fc.prior && h("span", { class: "muted" }, `. Prior: ${fc.prior}`),
+    fc.fitted_upto_step < fc.target_step && eta(clk, fc.target_step),
   ];
 }
 

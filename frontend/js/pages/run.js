@@ -1,10 +1,12 @@
 // One run: a chart per metric with its forecast (mean and band to total_steps, the fit's
 // boundary), the learning rate on a second axis, and the run's config. Updates live.
+// On wall time, the forecast sits at its estimated clock time (the run's recent pace).
 
 import * as api from "../api.js";
 import { boundary, forecast, learningRate, observed, PALETTE } from "../charts/traces.js";
 import { draw, pointBudget } from "../charts/chart.js";
 import { chartControls, tokensPerStep, X_AXES, xFor } from "../charts/controls.js";
+import { clock, hasTimes } from "../charts/walltime.js";
 import { h, replace } from "../dom.js";
 import { forecastCaption, runHeader, runSettings } from "./run-details.js";
 
@@ -41,23 +43,29 @@ export async function render(view, { arg: id }, { signal, poll }) {
   }
 
   function drawAll(state = controls.state) {
-    const x = xFor(state, run);
+    const onTime = state.x === "time";
+    const logX = state.logX && !onTime;
+    const lrClock = clock(data.lr);
     for (const key of data.keys) {
       const { plot, caption } = figureFor(key);
       const fc = data.forecasts.get(key);
-      const lr = state.lr && key !== "lr" ? learningRate(data.lr, run, { x }) : [];
+      const clk = clock(data.series.get(key));
+      const x = xFor(state, run, clk);
+      const lrX = xFor(state, run, lrClock ?? clk);
+      const lr = state.lr && key !== "lr" ? learningRate(data.lr, run, { x: lrX }) : [];
       const traces = [
         ...observed(data.series.get(key), { x, color: PALETTE[0], name: key, smoothing: state.smoothing }),
         ...forecast(fc, { x, color: PALETTE[0], name: key }),
         ...lr,
       ];
-      const edge = boundary(fc, { x, logX: state.logX });
+      const edge = boundary(fc, { x, logX });
       draw(plot, traces, {
-        xTitle: X_AXES[state.x], yTitle: key, logX: state.logX, logY: state.logY,
+        xTitle: X_AXES[state.x], yTitle: key, logX, logY: state.logY, dateX: onTime,
         y2Title: lr.length ? "learning rate" : null, ...edge,
         revision: [key, state.x, state.logX, state.logY].join("|"),
       });
-      replace(caption, forecastCaption(key, fc, run.summary[key]));
+      const eta = onTime || run.status === "running" ? clk : null;
+      replace(caption, forecastCaption(key, fc, run.summary[key], eta));
     }
   }
 
@@ -86,6 +94,7 @@ export async function render(view, { arg: id }, { signal, poll }) {
       data.forecasts.set(k, forecasts[i]);
     });
     data.lr = lr;
+    controls.setTimeKnown(keys.every((k) => hasTimes(data.series.get(k))));
     replace(headerSlot, runHeader(run, data.forecasts));
     drawAll();
   }
