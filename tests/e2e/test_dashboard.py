@@ -4,6 +4,7 @@ chart, the comparison, live updates, and the empty and error states."""
 import re
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,26 +69,27 @@ def test_sign_in_keeps_the_key_in_an_httponly_cookie_only(page: Page, seeded: di
 def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, seeded: dict,
                                                             api):
     page = signed_in
+    live_id = seeded["runs"]["live-wsd"]["id"]
+    # A real stop decision: a policy on sweep-b's val_loss that the live run cannot reach.
+    api.put(f"/api/v1/projects/{seeded['project']}/stop-policy", json={
+        "metric": "val_loss", "reference": {"target": 1.0}, "group": "sweep-b",
+        "threshold": 0.9, "min_progress": 0.1}).raise_for_status()
+    rows = [{"step": s, "values": {"val_loss": 2.2 + 3.0 * (s + 50) ** -0.5}}
+            for s in range(0, 781, 20)]
+    api.post(f"/api/v1/runs/{live_id}/metrics", json={"rows": rows}).raise_for_status()
+    deadline = time.monotonic() + 60
+    while not api.get(f"/api/v1/runs/{live_id}").json()["should_stop"]:
+        assert time.monotonic() < deadline, "the server never decided to stop the live run"
+        time.sleep(0.2)
 
-    def flag_slow(route):  # no stop-policy API yet: mark one run as the server would
-        response = route.fetch()
-        body = response.json()
-        for run in body["runs"]:
-            if run["name"] == "slow":
-                run["should_stop"] = True
-                run["stop_reason"] = {"metric": "loss", "p_underperform": 0.97}
-        route.fulfill(response=response, json=body)
-
-    page.route(re.compile(r"/api/v1/runs\?project="), flag_slow)
     page.goto(f"/#/p/{seeded['project']}")
     expect(page.locator("table.runs tbody tr")).to_have_count(4)
-    live = page.locator(f"tr[data-run='{seeded['runs']['live-wsd']['id']}']")
+    live = page.locator(f"tr[data-run='{live_id}']")
     expect(live).to_contain_text("790 / 2,000")
     expect(live).to_contain_text("running")
     expect(live.locator("td").nth(7)).to_have_text(re.compile(r"^\d\.\d+ \[\d\.\d+, \d\.\d+\]$"))
-    slow = page.locator(f"tr[data-run='{seeded['runs']['slow']['id']}']")
-    expect(slow).to_have_class("stop")
-    expect(slow.locator(".flag-stop")).to_have_text("Stop")
+    expect(live).to_have_class("stop")
+    expect(live.locator(".flag-stop")).to_have_text("Stop")
     expect(page.locator(".flag-stop")).to_have_count(1)
     screenshot(page, "runs-table")
 
@@ -134,8 +136,9 @@ def test_run_page_draws_forecast_band_boundary_and_schedule(signed_in: Page, see
     wait_drawn(page, LOSS_PLOT, "forecast-band")
     width = page.evaluate(f"document.querySelector(\"{LOSS_PLOT}\").clientWidth")
     assert asked and asked[0].endswith(f"max_points={2 * width}")  # two points per pixel
-    expect(page.locator("figcaption")).to_contain_text("Forecast at step 2,000")
-    expect(page.locator("figcaption")).to_contain_text(f"Model {fc['model']}")
+    caption = page.locator("figure.chart", has=page.locator(LOSS_PLOT)).locator("figcaption")
+    expect(caption).to_contain_text("Forecast at step 2,000")
+    expect(caption).to_contain_text(f"Model {fc['model']}")
     screenshot(page, "run-page")
     if update_docs():
         page.screenshot(path=str(ROOT / "docs" / "run-page.png"),
