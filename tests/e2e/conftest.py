@@ -35,7 +35,8 @@ def server(pg_url: str, tmp_path_factory) -> Iterator[str]:
     """`curvecast up` on a free port, jobs in-process; yields its base URL."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "curvecast.log"
-    env = {**os.environ, "CURVECAST_ADMIN_KEY": KEY}
+    # Webhooks to loopback are allowed so that the alerts test can run a real receiver.
+    env = {**os.environ, "CURVECAST_ADMIN_KEY": KEY, "CURVECAST_WEBHOOK_ALLOW_PRIVATE": "true"}
     env.pop("CURVECAST_BROKER_URL", None)
     cli = Path(sys.executable).parent / "curvecast"
     with open(log_path, "w") as log:

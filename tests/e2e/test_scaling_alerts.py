@@ -8,6 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.alerts.test_alerts import Receiver
 from tests.e2e.conftest import screenshot
 from tests.e2e.seed import (
     LADDER_PARAMS,
@@ -107,43 +108,35 @@ def test_scaling_page_fits_draws_and_predicts(signed_in: Page, ladder: str):
 def test_alerts_page_rules_policy_and_stop_decisions(signed_in: Page, stoppable: dict, api):
     page = signed_in
     project, worse = stoppable["project"], stoppable["worse"]
+    receiver = Receiver()
+    receiver.start()
+    try:
+        _alerts_page(page, api, project, worse, receiver)
+    finally:
+        receiver.stop()
 
-    def with_deliveries(route):  # no webhook is reachable from the tests: show the log's rows
-        alerts = [
-            {"id": 2, "event": "should_stop", "run_id": worse["id"], "rule_id": 1,
-             "fired_at": "2025-01-02T10:00:00Z", "delivered": False, "state": "failed",
-             "attempts": 5, "last_error": "HTTP 500 from hooks.example.com", "payload": {}},
-            {"id": 1, "event": "diverged", "run_id": worse["id"], "rule_id": 1,
-             "fired_at": "2025-01-02T09:00:00Z", "delivered": True, "state": "delivered",
-             "attempts": 1, "last_error": None, "payload": {}},
-        ]
-        route.fulfill(json={"alerts": alerts})
 
-    page.route(f"**/api/v1/projects/{project}/alerts", with_deliveries)
+def _alerts_page(page: Page, api: httpx.Client, project: str, worse: dict,
+                 receiver: Receiver) -> None:
     page.goto(f"/#/p/{project}/alerts")
     expect(page.get_by_text("none will be until a stop policy is set")).to_be_visible()
-    log = page.locator("table.alerts")
-    expect(log.locator("tbody tr")).to_have_count(2)
-    expect(log.get_by_role("link", name="worse").first).to_have_attribute(
-        "href", f"#/run/{worse['id']}")
-    expect(log).to_contain_text("HTTP 500 from hooks.example.com")
 
     url = page.get_by_label("Webhook URL")
     page.get_by_label("diverged").check()
-    url.fill("http://127.0.0.1:9/hook")
+    url.fill("ftp://example.org/hook")
     page.get_by_role("button", name="Add rule").click()
     error = page.locator("#rule-url-error")
-    expect(error).to_contain_text("non-public address")
+    expect(error).to_contain_text("http:// or https://")
     expect(url).to_have_attribute("aria-invalid", "true")
     screenshot(page, "alerts-refused-url")
-    # A public address is accepted (an IP, so no DNS is needed); "diverged" never fires here.
-    page.get_by_label("should stop").uncheck()
-    url.fill("https://93.184.215.14/curvecast")
-    page.get_by_role("button", name="Add rule").click()
-    expect(page.locator("table.rules tbody tr")).to_have_count(1)
-    expect(error).to_be_hidden()
+    # A real receiver, and a port nobody listens on (its delivery fails and is retried).
+    for target in (receiver.url, "http://127.0.0.1:9/hook"):
+        url.fill(target)
+        page.get_by_role("button", name="Add rule").click()
+        expect(error).to_be_hidden()
+    expect(page.locator("table.rules tbody tr")).to_have_count(2)
     rules = api.get(f"/api/v1/projects/{project}/alert-rules").json()["rules"]
-    assert [r["events"] for r in rules] == [["diverged"]]
+    assert all("should_stop" in r["events"] for r in rules) and len(rules) == 2
 
     page.get_by_label("Metric").select_option("loss")
     page.get_by_label("Compare with").select_option("best_finished")
@@ -163,4 +156,17 @@ def test_alerts_page_rules_policy_and_stop_decisions(signed_in: Page, stoppable:
     expect(row).to_contain_text("best finished run 'good'", timeout=10_000)
     expect(row).to_contain_text("100%")
     expect(row.get_by_role("link", name="worse")).to_be_visible()
+
+    # The decision fired one alert per rule: delivered to the receiver, failing to the other.
+    deadline = time.monotonic() + 30
+    while not receiver.received:
+        assert time.monotonic() < deadline, "the receiver got no alert"
+        time.sleep(0.2)
+    assert [(a["event"], a["run_id"]) for a in receiver.received] == [("should_stop", worse["id"])]
+    log = page.locator("table.alerts")
+    expect(log.locator("tbody tr")).to_have_count(2, timeout=15_000)
+    expect(log).to_contain_text("ConnectError", timeout=15_000)
+    expect(log).to_contain_text("delivered")
+    expect(log.get_by_role("link", name="worse").first).to_have_attribute(
+        "href", f"#/run/{worse['id']}")
     screenshot(page, "alerts")
