@@ -130,11 +130,11 @@ def _alerts_page(page: Page, api: httpx.Client, project: str, worse: dict,
     expect(url).to_have_attribute("aria-invalid", "true")
     screenshot(page, "alerts-refused-url")
     # A real receiver, and a port nobody listens on (its delivery fails and is retried).
-    for target in (receiver.url, "http://127.0.0.1:9/hook"):
+    for count, target in enumerate((receiver.url, "http://127.0.0.1:9/hook"), start=1):
         url.fill(target)
         page.get_by_role("button", name="Add rule").click()
+        expect(page.locator("table.rules tbody tr")).to_have_count(count, timeout=15_000)
         expect(error).to_be_hidden()
-    expect(page.locator("table.rules tbody tr")).to_have_count(2)
     rules = api.get(f"/api/v1/projects/{project}/alert-rules").json()["rules"]
     assert all("should_stop" in r["events"] for r in rules) and len(rules) == 2
 
