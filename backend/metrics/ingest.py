@@ -67,23 +67,25 @@ def _dialect_insert(session: Session, table: Table):
 def lock_series(session: Session, run_id: str, keys: list[str]) -> dict[str, tuple[int, int]]:
     """key -> (series id, last stored step or -1), creating missing series; the rows stay
     locked until the transaction ends (Postgres), so concurrent batches cannot interleave."""
-    stmt = _dialect_insert(session, Series.__table__).on_conflict_do_nothing(
-        index_elements=["run_id", "key"]
-    )
-    known = set(session.scalars(
-        select(Series.key).where(Series.run_id == run_id, Series.key.in_(keys))
-    ))
-    if missing := [k for k in keys if k not in known]:
+    def locked() -> dict[str, tuple[int, int]]:
+        rows = session.execute(
+            select(Series.key, Series.id, Series.last_step)
+            .where(Series.run_id == run_id, Series.key.in_(keys))
+            .order_by(Series.id)
+            .with_for_update()
+        ).all()
+        return {key: (sid, -1 if last is None else last) for key, sid, last in rows}
+
+    found = locked()
+    if missing := [k for k in keys if k not in found]:
+        stmt = _dialect_insert(session, Series.__table__).on_conflict_do_nothing(
+            index_elements=["run_id", "key"]
+        )
         session.execute(
             stmt, [{"run_id": run_id, "key": k, "count": 0, "nonfinite_count": 0} for k in missing]
         )
-    rows = session.execute(
-        select(Series.key, Series.id, Series.last_step)
-        .where(Series.run_id == run_id, Series.key.in_(keys))
-        .order_by(Series.id)
-        .with_for_update()
-    ).all()
-    return {key: (sid, -1 if last is None else last) for key, sid, last in rows}
+        found = locked()
+    return found
 
 
 def _columns(batch: Batch, series: dict[str, tuple[int, int]], now: float) -> tuple[
