@@ -27,6 +27,13 @@ PG_ADMIN_URL = os.environ.get("CURVECAST_TEST_PG", "postgresql://postgres@127.0.
 REDIS_URL = os.environ.get("CURVECAST_TEST_REDIS", "redis://127.0.0.1:6379")
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:

@@ -28,7 +28,8 @@ def request_forecasts(
     A series whose request is older than `forecast_requeue_after_s` is treated as lost (a
     crashed worker or broker) and asked again.
     """
-    wanted = [sid for key, sid in ids.items() if key in forecast_keys(run)]
+    keys = forecast_keys(run)
+    wanted = [sid for key, sid in ids.items() if key in keys]
     if not wanted:
         return
     now = utcnow()

@@ -3,7 +3,6 @@ for a run that crosses the threshold, a retried one after it was down, none for 
 """
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from backend.db import session_scope
 from backend.jobs import SWEEP, InProcessDispatcher
 from backend.models import Alert, Run, utcnow
 from backend.settings import Settings
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, free_port
 from workers.tasks import handlers
 
 TOTAL = 4000
@@ -29,9 +28,7 @@ class Receiver:
     """A webhook endpoint on loopback that records what it is sent."""
 
     def __init__(self) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.received: list[dict] = []
         self.server: ThreadingHTTPServer | None = None

@@ -2,7 +2,6 @@
 and with --demo, simulated runs logging live through the HTTP API with the real client."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,13 +9,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _bare_env() -> dict[str, str]:
@@ -35,7 +31,7 @@ def _wait_health(base: str, deadline: float) -> dict:
 
 
 def test_up_with_nothing_configured_serves_forecasts_from_sqlite(tmp_path):
-    port = _port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "backend", "up", "--port", str(port),
                                "--demo"], cwd=tmp_path, env=_bare_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

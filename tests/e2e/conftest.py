@@ -2,7 +2,6 @@
 headless Chromium. Runs are seeded through the public HTTP API, as a training script would."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.conftest import free_port
 from tests.e2e.seed import seed_project, wait_for_forecasts
 
 KEY = f"e2e-{uuid.uuid4().hex}"
@@ -24,16 +24,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="session")
 def server(pg_url: str, tmp_path_factory) -> Iterator[str]:
     """`curvecast up` on a free port, jobs in-process; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "curvecast.log"
     # Webhooks to loopback are allowed so that the alerts test can run a real receiver.
     env = {**os.environ, "CURVECAST_ADMIN_KEY": KEY, "CURVECAST_WEBHOOK_ALLOW_PRIVATE": "true"}

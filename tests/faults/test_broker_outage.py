@@ -13,19 +13,13 @@ from fastapi.testclient import TestClient
 from backend.app import create_app
 from backend.jobs import CeleryDispatcher
 from backend.settings import Settings
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, free_port
 from tests.workers.test_celery_worker import start_worker, stop, wait_for_forecast
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ThrowawayRedis:
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None
 
