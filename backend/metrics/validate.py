@@ -29,7 +29,6 @@ class Batch:
     step: np.ndarray  # int64
     value: np.ndarray  # float64, NaN and infinities included
     time: np.ndarray  # float64 unix seconds; NaN where the row had none
-    n_rows: int
 
     @property
     def max_step(self) -> int | None:
@@ -90,7 +89,7 @@ def _uniform(rows: list, max_key_length: int) -> Batch | None:
     n, m = len(rows), len(names)
     return Batch(names=names, key=np.tile(np.arange(m, dtype=np.int64), n),
                  step=np.repeat(step, m), value=np.column_stack(columns).ravel(),
-                 time=np.full(n * m, np.nan), n_rows=n)
+                 time=np.full(n * m, np.nan))
 
 
 def _row_by_row(rows: list, max_key_length: int) -> Batch:
@@ -133,7 +132,7 @@ def _row_by_row(rows: list, max_key_length: int) -> Batch:
             times.append(math.nan if t is None else t)
     return Batch(names=list(index), key=np.array(keys, dtype=np.int64),
                  step=np.array(steps, dtype=np.int64), value=np.array(vals, dtype=np.float64),
-                 time=np.array(times, dtype=np.float64), n_rows=len(rows))
+                 time=np.array(times, dtype=np.float64))
 
 
 def _row_time(row: dict, i: int) -> float | None:
