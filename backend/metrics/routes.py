@@ -3,12 +3,13 @@
 import time
 
 from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from backend.db import get_sessionmaker
 from backend.deps import PrincipalDep, SessionDep
 from backend.errors import NotFound, PayloadTooLarge
 from backend.forecasts.service import request_forecasts
+from backend.jobs import Dispatcher
 from backend.metrics import reads
 from backend.metrics.ingest import write_batch
 from backend.metrics.schemas import IngestOut, MetricBatch, SeriesOut
@@ -20,18 +21,18 @@ from backend.settings import Settings
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
 
 
-def _ingest(settings: Settings, dispatcher, who: Principal, run_id: str, raw: bytes) -> IngestOut:
+def _ingest(session: Session, settings: Settings, dispatcher: Dispatcher, who: Principal,
+            run_id: str, raw: bytes) -> IngestOut:
     batch = parse_batch(raw, settings.max_rows_per_batch, settings.max_key_length)
-    with get_sessionmaker(settings.database_url)() as session:
-        run = runs.get_run(session, who, run_id)
-        result = write_batch(session, run.id, batch, time.time())
-        runs.touch(session, run, batch.max_step)
-        if result.accepted:
-            request_forecasts(session, dispatcher, settings, run, result.series_ids)
-        session.commit()
-        return IngestOut(
-            accepted=result.accepted, duplicates=result.duplicates, should_stop=run.should_stop
-        )
+    run = runs.get_run(session, who, run_id)
+    result = write_batch(session, run.id, batch, time.time())
+    runs.touch(session, run, batch.max_step)
+    if result.accepted:
+        request_forecasts(session, dispatcher, settings, run, result.series_ids)
+    session.commit()
+    return IngestOut(
+        accepted=result.accepted, duplicates=result.duplicates, should_stop=run.should_stop
+    )
 
 
 @router.post(
@@ -44,8 +45,13 @@ def _ingest(settings: Settings, dispatcher, who: Principal, run_id: str, raw: by
         }
     },
 )
-async def post_metrics(run_id: str, request: Request, who: PrincipalDep) -> IngestOut:
-    """Store a batch of up to 10,000 rows; (run, key, step) already stored are skipped."""
+async def post_metrics(run_id: str, request: Request, session: SessionDep,
+                       who: PrincipalDep) -> IngestOut:
+    """Store a batch of up to 10,000 rows; (run, key, step) already stored are skipped.
+
+    The request's session (the one that checked the key) also writes the batch: one
+    connection per request. Sessions are used by one thread at a time, so handing it to the
+    thread pool is safe."""
     settings: Settings = request.app.state.settings
     declared = int(request.headers.get("content-length") or 0)
     if declared > settings.max_body_bytes:
@@ -54,7 +60,7 @@ async def post_metrics(run_id: str, request: Request, who: PrincipalDep) -> Inge
     if len(raw) > settings.max_body_bytes:
         raise PayloadTooLarge(f"body over {settings.max_body_bytes} bytes", "body")
     return await run_in_threadpool(
-        _ingest, settings, request.app.state.dispatcher, who, run_id, raw
+        _ingest, session, settings, request.app.state.dispatcher, who, run_id, raw
     )
 
 
