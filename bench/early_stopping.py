@@ -10,13 +10,16 @@ the ingest answer says should_stop; runs that are never stopped PATCH finished a
 references for the later ones. Each sweep is a group with its own stop policy
 (reference best_finished, min_progress 0.1), replayed once per threshold in its own project.
 Optuna's MedianPruner and SuccessiveHalvingPruner see the same checkpoints in the same order
-through the ask/tell API. Scores per sweep: steps saved, whether the sweep's true best run was
-stopped, and regret (best true final among runs that ran to the end minus the true best).
+through the ask/tell API, at their default settings and, separately, at the setting of their
+knob that never stops a sweep's best run; "hindsight" knows every final value and is the most a
+best_finished policy could save. Scores per sweep: steps saved, whether the sweep's true best
+run was stopped, and regret (best true final among runs that ran to the end minus the true best).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import statistics
 import time
@@ -129,14 +132,35 @@ def _log_run(c: httpx.Client, rid: str, run: SweepRun, rep: Replay,
 
 # --- Baselines: Optuna pruners, ask/tell ------------------------------------------------------
 
-def median_pruner() -> optuna.pruners.BasePruner:
-    return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=WARMUP_CHECKPOINTS)
+def median_pruner(warmup: int = WARMUP_CHECKPOINTS) -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=warmup)
 
 
-def asha_pruner() -> optuna.pruners.BasePruner:
-    # rungs at checkpoints 2, 6, 18 (10%, 30%, 90% of the planned steps)
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=WARMUP_CHECKPOINTS,
-                                                  reduction_factor=3)
+def asha_pruner(min_resource: int = WARMUP_CHECKPOINTS) -> optuna.pruners.BasePruner:
+    # by default rungs at checkpoints 2, 6, 18 (10%, 30%, 90% of the planned steps)
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=3)
+
+
+# The baselines' one knob each, swept to find the setting that never stops a sweep's best run:
+# "more saved than both baselines at equal regret" compares with that setting.
+BASELINE_GRIDS: dict[str, tuple[Callable[[int], optuna.pruners.BasePruner], tuple[int, ...]]] = {
+    "median": (median_pruner, (2, 4, 6, 8, 10, 12, 14, 16, 18)),
+    "asha": (asha_pruner, (2, 3, 4, 5, 6)),
+}
+
+
+def replay_hindsight(sweep: Sweep) -> Replay:
+    """The most any best_finished policy could save here: it knows every final value and stops,
+    at the first checkpoint it may (10%), each run that ends worse than the best run already
+    finished; the others run to the end and become the reference."""
+    rep, done = Replay("hindsight", sweep, []), []
+    for run in sweep.runs:
+        if done and run.final > min(done):
+            rep.outcomes.append(Outcome(int(round(MIN_PROGRESS * run.total_steps)), True))
+        else:
+            rep.outcomes.append(Outcome(run.total_steps, False))
+            done.append(run.final)
+    return rep
 
 
 def replay_optuna(name: str, make: Callable[[], optuna.pruners.BasePruner],
@@ -179,7 +203,7 @@ def score(rep: Replay) -> dict:
     }
 
 
-METHODS = ("curvecast@0.9", "curvecast@0.8", "median", "asha")
+METHODS = ("curvecast@0.9", "curvecast@0.8", "median", "asha", "hindsight")
 
 
 def table(scores: list[dict], by: str) -> str:
@@ -198,6 +222,28 @@ def table(scores: list[dict], by: str) -> str:
                 f"{100 * saved:.1f}% | {sum(r['best_stopped'] for r in rows)} | "
                 f"{np.mean(reg):.4f} | {max(reg):.4f} | "
                 f"{100 * max(r['rel_regret'] for r in rows):.2f}% |")
+    return "\n".join(lines)
+
+
+def zero_regret_baselines(sweeps: list[Sweep]) -> str:
+    """Per source, each baseline at the knob setting that saves the most steps while stopping
+    no sweep's best run (chosen in hindsight, which flatters the baselines)."""
+    lines = ["| source | method | setting | steps saved |", "| --- | --- | --- | ---: |"]
+    for source in sorted({s.source for s in sweeps}):
+        group = [s for s in sweeps if s.source == source]
+        for name, (make, knobs) in BASELINE_GRIDS.items():
+            best = None
+            for k in knobs:
+                rows = [score(replay_optuna(name, functools.partial(make, k), s)) for s in group]
+                if any(r["best_stopped"] for r in rows):
+                    continue
+                saved = 1.0 - sum(r["run"] for r in rows) / sum(r["planned"] for r in rows)
+                if best is None or saved > best[1]:
+                    best = (k, saved)
+            setting = f"{'warmup' if name == 'median' else 'min_resource'}={best[0]}" if best \
+                else "none of " + ",".join(map(str, knobs))
+            saved_cell = f"{100 * best[1]:.1f}%" if best else "-"
+            lines.append(f"| {source} | {name} | {setting} | {saved_cell} |")
     return "\n".join(lines)
 
 
@@ -231,10 +277,14 @@ def main() -> None:
     wall = time.monotonic() - start
     replays += [replay_optuna(name, make, s) for s in sweeps
                 for name, make in (("median", median_pruner), ("asha", asha_pruner))]
+    replays += [replay_hindsight(s) for s in sweeps]
     scores = [score(r) for r in replays]
     print(table(scores, "source"))
     print()
     print(table(scores, "kind"))
+    print("\nBaselines at zero regret (each one's knob swept; the best setting that never "
+          "stops a sweep's best run):")
+    print(zero_regret_baselines(sweeps))
     waits = [w for r in replays for w in r.waits]
     print(f"\nCurvecast replays: {wall:.0f} s wall; {len(waits)} forecasts waited for, "
           f"median {statistics.median(waits):.2f} s, max {max(waits):.2f} s, "
