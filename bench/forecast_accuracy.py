@@ -98,11 +98,12 @@ def main() -> None:
     print(f"\n{len(runs)} runs through the HTTP API (ms = batch answered -> forecast stored)")
     print(format_table(rows, ("mode", "cut"), metrics))
     print()
-    print(format_table([r for r in rows if r["mode"] in ("cold", "warm")],
-                       ("mode", "cut", "family"), metrics))
+    ours = [r for r in rows if r["mode"] in ("cold", "warm")]
+    print(format_table(ours, ("mode",), ("err", "cov90")) + "\n(all cuts pooled)")
     print()
-    print(format_table([r for r in rows if r["mode"] in ("cold", "warm")],
-                       ("mode", "cut", "model"), metrics))
+    print(format_table(ours, ("mode", "cut", "family"), metrics))
+    print()
+    print(format_table(ours, ("mode", "cut", "model"), metrics))
     bad = [r for r in rows if r.get("status") not in (None, "ready")]
     if bad:
         print(f"{len(bad)} forecasts not ready: " + ", ".join(
