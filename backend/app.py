@@ -1,12 +1,13 @@
 """create_app(settings, dispatcher): routers, the static dashboard, error handlers."""
 
+import logging
 import time
 from importlib import resources
 from importlib.metadata import version
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
@@ -20,7 +21,21 @@ from backend.runs.routes import router as runs_router
 from backend.scaling.routes import router as scaling_router
 from backend.settings import Settings
 
-FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
+# The top-level frontend/ folder, installed as this package (see pyproject.toml's package-dir).
+DASHBOARD_PACKAGE = "backend.dashboard"
+
+log = logging.getLogger("curvecast.app")
+
+
+def dashboard_dir() -> Path | None:
+    """The dashboard's folder (frontend/ in a checkout, backend/dashboard/ in a wheel), or None
+    when this install lacks it."""
+    try:
+        folder = resources.files(DASHBOARD_PACKAGE)
+    except ModuleNotFoundError:
+        return None
+    index = folder / "index.html"
+    return Path(str(index)).parent if index.is_file() else None
 
 
 def create_app(settings: Settings, dispatcher: Dispatcher) -> FastAPI:
@@ -62,6 +77,20 @@ def create_app(settings: Settings, dispatcher: Dispatcher) -> FastAPI:
     def plotly() -> FileResponse:
         return FileResponse(str(plotly_js), media_type="text/javascript")
 
-    if FRONTEND.is_dir():
-        app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="dashboard")
+    dashboard = dashboard_dir()
+    if dashboard is not None:
+        app.mount("/", StaticFiles(directory=dashboard, html=True), name="dashboard")
+        return app
+    # A broken install: the API still serves (training jobs keep logging), and both the log
+    # and the page say what is wrong instead of a bare 404.
+    missing = (f"the dashboard's files (package {DASHBOARD_PACKAGE}, index.html) are not "
+               "installed: reinstall Curvecast (`pip install .`, or `pip install -e .` in a "
+               "checkout); the API under /api/v1 works without them")
+    log.error(missing)
+
+    @app.get("/", include_in_schema=False)
+    def no_dashboard() -> HTMLResponse:
+        return HTMLResponse(f"<!doctype html><title>Curvecast</title><p>{missing}",
+                            status_code=503)
+
     return app

@@ -1,6 +1,6 @@
 """Run and check Alembic migrations from code (CLI, embedded start-up, tests)."""
 
-from pathlib import Path
+from importlib import resources
 
 from alembic import command
 from alembic.config import Config
@@ -9,12 +9,16 @@ from alembic.script import ScriptDirectory
 
 from backend.db import get_engine, normalise_url
 
-ROOT = Path(__file__).resolve().parent.parent
+# The top-level migrations/ folder, installed as this package (see pyproject.toml's package-dir).
+MIGRATIONS_PACKAGE = "backend.migrations"
 
 
 def alembic_config(database_url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    """The configuration of a run from code. alembic.ini is only for the `alembic` command in a
+    checkout (writing revisions): an installed wheel has no such file."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files(MIGRATIONS_PACKAGE)))
+    cfg.set_main_option("path_separator", "os")
     cfg.attributes["database_url"] = normalise_url(database_url)
     return cfg
 
