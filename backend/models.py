@@ -40,6 +40,40 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+class _SQLiteDouble(Double):
+    """SQLite's double without its bind-side float(), which would turn 'NaN' back into NaN."""
+
+    def bind_processor(self, dialect):
+        return None
+
+
+class NanDouble(TypeDecorator):
+    """A nullable double that may hold NaN, where NULL means "no value".
+
+    SQLite stores a NaN REAL as NULL, so on SQLite alone NaN is written as the text 'NaN' (a
+    REAL column keeps text that is no number as text) and read back as NaN; infinities are
+    REALs there already. Postgres stores and returns NaN itself: nothing changes there, and
+    the column is a plain double on both (no migration). Points keep SQLite's NULL for NaN
+    instead: a point always has a value, so NULL is unambiguous there, and SQL aggregates
+    over points (reads.for_fitting) count the NULLs.
+    """
+
+    impl = Double
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(_SQLiteDouble() if dialect.name == "sqlite" else Double())
+
+    def process_bind_param(self, value: float | None, dialect) -> float | str | None:
+        if dialect.name != "sqlite" or value is None:
+            return value
+        value = float(value)
+        return "NaN" if value != value else value
+
+    def process_result_value(self, value: float | str | None, dialect) -> float | None:
+        return float(value) if isinstance(value, str) else value
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType}
 
@@ -103,9 +137,10 @@ class Series(Base):
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     nonfinite_count: Mapped[int] = mapped_column(BigInteger, default=0)
     first_step: Mapped[int | None] = mapped_column(BigInteger)
-    first_value: Mapped[float | None] = mapped_column(Double)
+    # first/last may be NaN (a diverged run); min/max are over finite values only.
+    first_value: Mapped[float | None] = mapped_column(NanDouble)
     last_step: Mapped[int | None] = mapped_column(BigInteger)
-    last_value: Mapped[float | None] = mapped_column(Double)
+    last_value: Mapped[float | None] = mapped_column(NanDouble)
     min_value: Mapped[float | None] = mapped_column(Double)
     max_value: Mapped[float | None] = mapped_column(Double)
     # Set when new points arrive and no forecast job is known to be pending (debounce).

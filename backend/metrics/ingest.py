@@ -12,7 +12,7 @@ from the new points alone, so a retried batch changes nothing.
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Double, Table, bindparam, case, or_, select, update
+from sqlalchemy import Table, bindparam, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -147,7 +147,8 @@ def _insert_sqlite(session: Session, cols: Columns) -> NewPoints:
 
 def _merge_series(session: Session, deltas: list[dict]) -> None:
     s = Series.__table__.c
-    p = {k: bindparam(f"p_{k}", type_=Double) for k in (
+    # Each value binds as its column's type: first/last may be NaN (models.NanDouble).
+    p = {k: bindparam(f"p_{k}", type_=s[k].type) for k in (
         "first_value", "last_value", "min_value", "max_value")}
     fs, ls = bindparam("p_first_step"), bindparam("p_last_step")
     earlier = or_(s.first_step.is_(None), fs < s.first_step)

@@ -40,6 +40,22 @@ class RunUpdate(BaseModel):
     status: Literal["running", "finished", "failed", "killed"]
 
 
+class SeriesSummary(BaseModel):
+    """One metric's stored summary. Typed, not a free dict: values of `Any` type would leave
+    NaN and infinities as null instead of the strings of API.md."""
+
+    model_config = OUT
+
+    count: int
+    first_step: int | None
+    first_value: float | None
+    last_step: int | None
+    last_value: float | None
+    min: float | None = Field(description="smallest finite value; null when there is none")
+    max: float | None = Field(description="largest finite value; null when there is none")
+    nonfinite: int = Field(description="points that are NaN or infinite")
+
+
 class RunOut(BaseModel):
     model_config = OUT
 
@@ -61,7 +77,7 @@ class RunOut(BaseModel):
     last_step: int | None
     should_stop: bool
     stop_reason: dict[str, Any] | None
-    summary: dict[str, dict[str, Any]] = Field(
+    summary: dict[str, SeriesSummary] = Field(
         default_factory=dict,
         description="per metric: count, first/last step and value, min, max (no raw points)",
     )
