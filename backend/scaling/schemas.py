@@ -113,6 +113,11 @@ class FrontierPoint(BaseModel):
     upper: float
     params_interval: list[float] | None = None
     tokens_interval: list[float] | None = None
+    status: Literal["ready", "no_allocation"] = Field(
+        default="ready",
+        description="'no_allocation' for laws of C alone: loss is L(C), params and tokens null",
+    )
+    reason: str = Field(default="", description="why params and tokens are null; else empty")
 
 
 class FrontierOut(BaseModel):

@@ -126,8 +126,24 @@ def test_the_frontier_spends_more_compute_on_more_params_tokens_and_lower_loss(
     for a, b in zip(points, points[1:], strict=False):
         assert b["params"] > a["params"] and b["tokens"] > a["tokens"] and b["loss"] < a["loss"]
     for p in points:
+        assert p["status"] == "ready" and p["reason"] == ""
         assert p["lower"] <= p["loss"] <= p["upper"]
         assert 6 * p["params"] * p["tokens"] == pytest.approx(p["compute"], rel=1e-6)
+
+
+def test_a_law_of_compute_alone_says_why_its_frontier_has_no_params_or_tokens(
+    client, chinchilla_fit
+):
+    fit = request_fit(client, chinchilla_fit["project"], law="loglinear",
+                      runs={"group": "grid", "tags": ["sweep"]})
+    assert fit["status"] == "ready", fit["reason"]
+    r = client.get(f"/api/v1/scaling-fits/{fit['id']}/frontier",
+                   params={"compute": [1e20, 1e21]})
+    assert r.status_code == 200, r.text
+    for p in r.json()["points"]:
+        assert p["params"] is None and p["tokens"] is None
+        assert p["status"] == "no_allocation" and "no N/D split" in p["reason"]
+        assert p["lower"] <= p["loss"] <= p["upper"]
 
 
 def test_too_few_runs_or_one_model_size_give_a_status_not_a_fit(client, project):

@@ -23,6 +23,8 @@ from workers.forecast.scaling_error import (
     extrapolation_kappa,
     future_errors,
     noise_scale,
+    repetition_factor,
+    repetition_noise,
     robust_var,
 )
 from workers.forecast.scaling_fit import HUBER_DELTA, Fitter, bootstrap, fitter_for, subset
@@ -66,6 +68,7 @@ class ScalingFit:
     sigma_noise: float = 0.0
     kappa: float = 0.0
     log_c_max: float = 0.0
+    repetition_slope: float = 0.0  # noise and extrapolation terms grow as epochs^slope
 
     def predict(
         self,
@@ -90,7 +93,7 @@ class ScalingFit:
             raise ValueError(f"scaling fit is {self.status}: {self.reason}")
         fitter = fitter_for(self.law)
         mean = fitter.predict(np.asarray(self.theta), x)
-        var = (
+        var = repetition_factor(self.repetition_slope, x) ** 2 * (
             self.sigma_noise**2
             + (self.kappa * extrapolation_distance(x.log_c, self.log_c_max)) ** 2
         )
@@ -196,12 +199,17 @@ def fit_scaling(
         )
     done = rel_sd == 0
     resid = y - fitter.predict(theta, x)
+    log_epochs = x.log_d - x.log_u
     # Noise of a new finished run: from finished runs when there are enough of them.
-    resid = resid[done] if done.sum() >= 3 else resid / scale
-    sigma = noise_scale(resid, fitter.n_params)
+    if done.sum() >= 3:
+        resid, noise_epochs = resid[done], log_epochs[done]
+    else:
+        resid, noise_epochs = resid / scale, log_epochs
+    sigma, slope = repetition_noise(resid, noise_epochs, fitter.n_params)
     rng = np.random.default_rng(seed)
-    errs, dists, boot_vars = future_errors(fitter, x, y, scale, 2 * fitter.n_params, rng)
-    kappa = extrapolation_kappa(errs, dists, boot_vars, sigma)
+    errs, dists, boot_vars, ahead = future_errors(fitter, x, y, scale, 2 * fitter.n_params, rng)
+    h = repetition_factor(slope, subset(x, ahead))
+    kappa = extrapolation_kappa(errs / h, dists, boot_vars / h**2, sigma)
     draws = bootstrap(fitter, x, y, scale, theta, n_boot, rng)
 
     nat = natural_params(law, theta)
@@ -226,6 +234,7 @@ def fit_scaling(
         draws=[[float(v) for v in t] for t in draws],
         sigma_noise=float(sigma),
         kappa=float(kappa),
+        repetition_slope=slope,
         log_c_max=float(x.log_c.max()),
     )
 
@@ -244,7 +253,11 @@ def _allocation(law: str, theta: np.ndarray, compute: float) -> tuple[float, flo
 
 
 def compute_optimal(fit: ScalingFit, compute: float) -> dict:
-    """Loss-minimising N, D at C = 6ND (unlimited unique data), with intervals over draws."""
+    """Loss-minimising N, D at C = 6ND (unlimited unique data), with intervals over draws.
+
+    `status` is "ready", or "no_allocation" for laws of compute alone: they still give L(C),
+    but N and D are null and `reason` says which laws would split them.
+    """
     alloc = _allocation(fit.law, np.asarray(fit.theta), compute) if fit.theta else None
     if fit.status == "ready" and alloc is None:
         mean, lo, hi = fit.predict(1.0, 1.0, flops=compute)  # N, D unused: C is given
@@ -255,7 +268,9 @@ def compute_optimal(fit: ScalingFit, compute: float) -> dict:
             "lower": lo,
             "upper": hi,
             "compute": compute,
-            "reason": f"law {fit.law!r} has no N/D split",
+            "status": "no_allocation",
+            "reason": f"law {fit.law!r} models loss from compute alone, so it has no N/D split; "
+            "fit 'chinchilla', 'overtraining' or 'data_constrained' for the optimal N and D",
         }
     if alloc is None:
         raise ValueError(f"scaling fit is {fit.status}: {fit.reason}")
@@ -268,6 +283,8 @@ def compute_optimal(fit: ScalingFit, compute: float) -> dict:
         "lower": lo,
         "upper": hi,
         "compute": compute,
+        "status": "ready",
+        "reason": "",
     }
     if fit.draws:
         tail = (1.0 - fit.level) / 2.0 * 100.0
