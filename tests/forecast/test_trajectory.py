@@ -164,24 +164,3 @@ def test_constant_lr_reference_does_not_teach_that_a_cooldown_gains_nothing():
     assert sharp.final_lower <= truth <= sharp.final_upper
     assert (sharp.final_upper - sharp.final_lower) < 0.7 * (warm.final_upper - warm.final_lower)
     assert "default prior" not in sharp.prior
-
-
-def test_warm_forecast_transfers_the_law_to_a_run_with_another_peak_lr():
-    # Tissue et al.'s areas are sums of the absolute lr: a run at twice the peak lr has twice
-    # the forward area and twice the annealing drop of its references. Measured in each run's
-    # own peak, every run would look alike and the transferred drop would be half the truth.
-    sched = wsd(20_000, 16_000, peak_lr=2e-3)
-    t = np.arange(250, 6_001, 50, dtype=float)
-    y = noisy(annealing_curve(sched, t, REALISTIC), 3e-4, np.random.default_rng(0))
-    truth = float(annealing_curve(sched, np.array([20_000.0]), REALISTIC)[0])
-    refs = []
-    for i, peak in enumerate((5e-4, 1e-3)):
-        ref_sched = wsd(10_000, 8_000, peak_lr=peak)
-        rt = np.arange(250, 10_001, 50, dtype=float)
-        ry = noisy(annealing_curve(ref_sched, rt, REALISTIC), 3e-4, np.random.default_rng(i + 1))
-        refs.append(ReferenceRun(rt, ry, 10_000, ref_sched, name=f"peak-{peak:g}"))
-    warm = forecast_trajectory(t, y, total_steps=20_000, schedule=sched, references=refs)
-    assert warm.status == "ready" and "peak-0.001" in warm.prior
-    assert warm.params["D"] == pytest.approx(2 * REALISTIC["D"], rel=0.15)  # own-peak units
-    assert abs(warm.final_mean / truth - 1) < 0.015
-    assert warm.final_lower <= truth <= warm.final_upper

@@ -124,23 +124,14 @@ def _bin(steps: np.ndarray, values: np.ndarray, n_bins: int) -> _Curve:
     return _Curve(mean_step, mean_val, count[keep].astype(float), sigma)
 
 
-def _peak(sched: Schedule, horizon: int) -> float:
-    return float(np.max(sched.lr(np.linspace(0, horizon, 2049))))
-
-
-def _design(sched: Schedule | None, steps: np.ndarray, horizon: int, drops: bool,
-            unit: float | None = None) -> Design:
-    """The laws' inputs: lr areas in units of ``unit`` (steps at that lr; the run's own peak
-    by default). A joint fit gives every run the same unit, so runs with a higher peak lr
-    have a larger forward area and a larger annealing drop, as the areas of Tissue et al.
-    2024 are sums of the absolute lr."""
+def _design(sched: Schedule | None, steps: np.ndarray, horizon: int, drops: bool) -> Design:
     steps = np.asarray(steps, dtype=float)
     if sched is None:
         return Design(np.maximum(steps, 1.0))
-    unit = unit or _peak(sched, horizon)
-    s1 = sched.forward_area(steps, horizon) / unit
-    s2 = {round(lam, 6): sched.annealing_area(steps, lam, horizon) / unit for lam in LAMBDAS}
-    dd = (sched.drop_design(steps, 1.0 / unit),) if drops else ()
+    peak = float(np.max(sched.lr(np.linspace(0, horizon, 2049))))
+    s1 = sched.forward_area(steps, horizon) / peak
+    s2 = {round(lam, 6): sched.annealing_area(steps, lam, horizon) / peak for lam in LAMBDAS}
+    dd = (sched.drop_design(steps, 1.0 / peak),) if drops else ()
     return Design(steps, np.maximum(s1, 1e-9), s2, dd)
 
 
@@ -237,7 +228,7 @@ def _decay_seen(usable: Sequence[tuple[ReferenceRun, _Curve]]) -> bool:
         if r.schedule is None:
             continue
         lr = r.schedule.lr(c.steps)
-        peak = _peak(r.schedule, max(r.total_steps, 1))
+        peak = float(np.max(r.schedule.lr(np.linspace(0, max(r.total_steps, 1), 2049))))
         if peak > 0 and float(np.max(np.maximum.accumulate(lr) - lr)) >= DECAY_SEEN * peak:
             return True
     return False
@@ -274,13 +265,12 @@ def _warm_candidates(
     w = np.concatenate([c.weights for _, c in usable])
     sigma = float(np.median([c.sigma for _, c in usable]))
     decays = sched is not None and _decay_seen(usable)
-    unit = _peak(sched, horizon) if sched is not None else None  # this run's peak lr
     out = []
     for name in names:
         if name == "multi_power" and not decays:
             continue
         designs = [_design(r.schedule, c.steps, max(r.total_steps, int(c.steps[-1])),
-                           name == "multi_power", unit) for r, c in usable]
+                           name == "multi_power") for r, c in usable]
         stacked = _stack(designs)
         law = LAWS[name]
         span = _decay_span(usable)
@@ -452,7 +442,7 @@ def forecast_trajectory(
         f"{k}:{v:.2f}" for k, v in sorted(weights.items(), key=lambda kv: -kv[1])) + ")"
     reason = _reason(fit, errors)
     if sched is not None and (not warm or cand.cold_anneal):
-        peak = _peak(sched, horizon)
+        peak = float(np.max(sched.lr(np.linspace(0, horizon, 2049))))
         ahead = float(sched.lr(np.array([last]))[0] - sched.lr(np.array([float(target)]))[0])
         if ahead > 0.1 * peak:
             reason += ("; the lr decay still ahead is priced by the default annealing prior "
