@@ -15,6 +15,9 @@ from scipy.stats import binomtest
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LUO = DATA / "curves" / "multipowerlaw_luo2025"
+# Curves made here, never used to develop the forecaster: bench/train_curves.py.
+TINYLM = Path(__file__).resolve().parent / "data" / "tinylm"
+SOURCES = {"luo": LUO, "tinylm": TINYLM}
 CUTS = (0.25, 0.5, 0.75)
 
 
@@ -50,23 +53,39 @@ def _family(name: str) -> str:
     return "other"
 
 
-def load_luo(root: Path = LUO) -> list[DevRun]:
-    """The 27 Luo et al. 2025 curves; the schedule is knots from the logged lr plus warmup."""
-    rows: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
+def load_curves(root: Path, split: str = "train") -> list[DevRun]:
+    """The runs of one source folder (curves.csv + runs.csv, the layout of shared/data).
+
+    The curve is the loss of rows of ``split`` ("train" or "val"); the schedule is knots from
+    the lr logged with the train rows, plus the warmup from runs.csv.
+    """
+    rows: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    lrs: dict[str, list[tuple[int, float]]] = defaultdict(list)
     with open(root / "curves.csv") as fh:
         for r in csv.DictReader(fh):
-            rows[r["run_id"]].append((int(r["step"]), float(r["loss"]), float(r["lr"])))
+            if r["split"] == split:
+                rows[r["run_id"]].append((int(r["step"]), float(r["loss"])))
+            if r["split"] == "train" and r["lr"]:
+                lrs[r["run_id"]].append((int(r["step"]), float(r["lr"])))
     runs = []
     with open(root / "runs.csv") as fh:
         for meta in csv.DictReader(fh):
             pts = sorted(rows[meta["run_id"]])
+            if not pts:
+                continue
             steps = np.array([p[0] for p in pts], float)
             warm, peak = int(meta["warmup_steps"]), float(meta["peak_lr"])
-            knots = [[0, 0.0], [warm, peak]] + [[p[0], p[2]] for p in pts if p[0] > warm]
+            knots = [[0, 0.0], [warm, peak]] + [[s, lr] for s, lr in sorted(lrs[meta["run_id"]])
+                                                if s > warm]
             runs.append(DevRun(meta["run_id"], meta["model"], _family(meta["schedule_name"]),
                                steps, np.array([p[1] for p in pts]), int(meta["total_steps"]),
                                {"knots": knots, "total_steps": int(steps[-1])}))
     return runs
+
+
+def load_luo(root: Path = LUO) -> list[DevRun]:
+    """The 27 Luo et al. 2025 training-loss curves (the dev set)."""
+    return load_curves(root)
 
 
 def baseline_last(steps: np.ndarray, loss: np.ndarray) -> float:

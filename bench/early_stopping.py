@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.early_stopping [--orders 3] [--seeds 3] [--servers 2]
 
-Sweeps (bench/sweeps.py: the Luo dev curves grouped by model size and planned length, and
-simulated LR sweeps) are replayed through the real API, one run after another within a sweep:
+Sweeps (bench/sweeps.py: the Luo dev curves grouped by model size and planned length, the
+learning-rate sweeps of real runs made here by bench/train_curves.py, and simulated LR sweeps)
+are replayed through the real API, one run after another within a sweep:
 every run logs its points in chunks at checkpoints every 5% of its planned steps; from 10% on
 it waits for the forecast of its latest chunk and is killed (PATCH killed) once the forecast or
 the ingest answer says should_stop; runs that are never stopped PATCH finished and become
@@ -34,7 +35,7 @@ import numpy as np
 import optuna
 
 from bench.servers import ADMIN_KEY, curvecast_server, fresh_database
-from bench.sweeps import Sweep, SweepRun, real_sweeps, sim_sweeps
+from bench.sweeps import Sweep, SweepRun, real_sweeps, sim_sweeps, tinylm_sweeps
 
 FRACS = np.arange(1, 21) / 20  # checkpoints: every 5% of the planned steps
 MIN_PROGRESS = 0.1
@@ -270,7 +271,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=4)
     args = ap.parse_args()
     optuna.logging.set_verbosity(logging.WARNING)
-    sweeps = real_sweeps(args.orders) + sim_sweeps(args.seeds)
+    sweeps = real_sweeps(args.orders) + tinylm_sweeps(args.orders) + sim_sweeps(args.seeds)
     print(f"{len(sweeps)} sweeps, {sum(len(s.runs) for s in sweeps)} runs")
     start = time.monotonic()
     replays = run_curvecast(sweeps, tuple(args.thresholds), args.servers, args.threads)

@@ -1,6 +1,7 @@
 """Offline forecast accuracy on the dev curves: forecast_trajectory called directly, no server.
 
     .venv/bin/python -m bench.forecast_offline [--models 25M,100M] [--by family]
+        [--source luo|tinylm] [--split train|val]
 
 Per cut (25/50/75 % of planned steps) and mode (cold: this run only; warm: the other runs of
 the same model size, finished, as references): median abs relative error of the final loss,
@@ -17,10 +18,11 @@ import numpy as np
 
 from bench.curves_data import (
     CUTS,
+    SOURCES,
     DevRun,
     baseline_rows,
     format_table,
-    load_luo,
+    load_curves,
     rel_err,
     select_models,
 )
@@ -61,8 +63,10 @@ def main() -> None:
     ap.add_argument("--models", default="", help="comma list of model sizes (default: all)")
     ap.add_argument("--by", default="", help="extra grouping column, e.g. family or model")
     ap.add_argument("--modes", default="cold,warm")
+    ap.add_argument("--source", default="luo", choices=sorted(SOURCES))
+    ap.add_argument("--split", default="train", help="which loss: train or val")
     args = ap.parse_args()
-    runs = select_models(load_luo(), args.models)
+    runs = select_models(load_curves(SOURCES[args.source], args.split), args.models)
     rows = evaluate(runs, tuple(args.modes.split(",")))
     print(f"{len(runs)} runs: " + ", ".join(sorted({r.model for r in runs})))
     metrics = ("err", "cov90", "ms", "ms_cpu")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from bench.curves_data import DevRun, load_luo
+from bench.curves_data import TINYLM, DevRun, load_curves, load_luo
 from workers.forecast.schedule import Schedule, schedule_from_spec
 
 BASE_LR = 3e-4  # the Luo runs' peak lr; simulated peak lrs are multiples m of it
@@ -51,21 +51,37 @@ def _real_run(r: DevRun) -> SweepRun:
     return SweepRun(r.run_id, r.steps, r.loss, r.truth, r.target_step, r.lr_spec)
 
 
+def _orders(runs: list[DevRun], orders: int, rng: np.random.Generator) -> list[tuple[SweepRun]]:
+    """Up to `orders` distinct seeded start orders of `runs`."""
+    perms = list(itertools.permutations(range(len(runs))))
+    picks = rng.choice(len(perms), size=min(orders, len(perms)), replace=False)
+    return [tuple(_real_run(runs[j]) for j in perms[pick]) for pick in picks]
+
+
 def real_sweeps(orders: int = 3, seed: int = 0) -> list[Sweep]:
     """Luo runs grouped by (model size, planned length), each group in up to `orders`
-    distinct seeded start orders."""
+    distinct seeded start orders: schedule sweeps at one peak lr."""
     groups: dict[tuple[str, int], list[DevRun]] = defaultdict(list)
     for r in load_luo():
         groups[(r.model, r.planned_steps)].append(r)
     rng = np.random.default_rng(seed)
-    out = []
-    for (model, planned), runs in sorted(groups.items()):
-        perms = list(itertools.permutations(range(len(runs))))
-        picks = rng.choice(len(perms), size=min(orders, len(perms)), replace=False)
-        for i, pick in enumerate(picks):
-            order = tuple(_real_run(runs[j]) for j in perms[pick])
-            out.append(Sweep(f"luo-{model}-{planned}-o{i}", "real", f"luo-{planned}", order))
-    return out
+    return [Sweep(f"luo-{model}-{planned}-o{i}", "real", f"luo-{planned}", order)
+            for (model, planned), runs in sorted(groups.items())
+            for i, order in enumerate(_orders(runs, orders, rng))]
+
+
+def tinylm_sweeps(orders: int = 3, seed: int = 0) -> list[Sweep]:
+    """Learning-rate sweeps of real runs made here (bench/train_curves.py): the runs of one
+    model size and schedule at every peak lr, in up to `orders` seeded start orders."""
+    if not (TINYLM / "runs.csv").exists():
+        return []
+    groups: dict[tuple[str, str], list[DevRun]] = defaultdict(list)
+    for r in load_curves(TINYLM):
+        groups[(r.model, r.family)].append(r)
+    rng = np.random.default_rng(seed)
+    return [Sweep(f"tinylm-{model}-{family}-o{i}", "real-lr", f"tinylm-{family}", order)
+            for (model, family), runs in sorted(groups.items())
+            for i, order in enumerate(_orders(runs, orders, rng))]
 
 
 @dataclass(frozen=True)
