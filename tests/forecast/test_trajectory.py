@@ -164,3 +164,19 @@ def test_constant_lr_reference_does_not_teach_that_a_cooldown_gains_nothing():
     assert sharp.final_lower <= truth <= sharp.final_upper
     assert (sharp.final_upper - sharp.final_lower) < 0.7 * (warm.final_upper - warm.final_lower)
     assert "default prior" not in sharp.prior
+
+
+def test_a_finished_run_is_valued_by_its_fitted_curve_not_its_noisy_last_points():
+    # Runs of a sweep that share their batches share an easy last interval: a 5% dip in the
+    # last two logged points must not become the run's final value (the bar later runs must
+    # beat), while the fitted curve through the whole run stays on the truth.
+    sched = wsd(10_000, 8_000)
+    t = np.arange(250, 10_001, 50, dtype=float)
+    y = noisy(annealing_curve(sched, t, REALISTIC), 3e-3, np.random.default_rng(4))
+    y[-2:] *= 0.95
+    truth = float(annealing_curve(sched, np.array([10_000.0]), REALISTIC)[0])
+    fc = forecast_trajectory(t, y, total_steps=10_000, schedule=sched)
+    assert fc.status == "ready" and "reached its target" in fc.reason
+    assert abs(fc.final_mean / truth - 1) < 0.01
+    assert fc.final_lower <= truth <= fc.final_upper
+    assert fc.final_mean > 1.03 * float(np.mean(y[-2:]))

@@ -400,12 +400,10 @@ def forecast_trajectory(
     post = steps >= warmup_end
     curve = _bin(steps[post], values[post], FIT_BINS)
     last = float(steps[-1])
-    if last >= target:
-        v = float(curve.values[-1])
-        half = 1.645 * curve.sigma * v
-        return replace(result, status="ready", reason="the run has reached its target step",
-                       model="observed", final_mean=v, final_lower=v - half,
-                       final_upper=v + half, final_samples=np.full(N_DRAWS, v))
+    # A run at (or past) its target still gets its law fitted: its final value is the fitted
+    # curve at its last step, not the last logged point, whose batch noise (a few % for small
+    # batches, and shared by runs that see the same batches) would move every comparison with it.
+    end = max(target, int(last))
 
     warm = _warm_candidates(references, sched, curve, horizon) if references else []
     design = _design(sched, curve.steps, horizon, any(c.law.name == "multi_power" for c in warm))
@@ -416,8 +414,8 @@ def forecast_trajectory(
               for c in cands}
     weights = holdout_weights(errors) or {cands[0].law.name: 1.0}
 
-    n_curve = min(CURVE_POINTS, max(2, target - int(last) + 1))
-    curve_step = np.unique(np.round(np.linspace(last, target, n_curve)))
+    n_curve = min(CURVE_POINTS, max(2, end - int(last) + 1))
+    curve_step = np.unique(np.round(np.linspace(last, end, n_curve)))
     rng = np.random.default_rng(seed)
     draws, fits = [], {}
     for c in cands:
@@ -441,6 +439,9 @@ def forecast_trajectory(
     model = top if len(weights) == 1 else "mix(" + ",".join(
         f"{k}:{v:.2f}" for k, v in sorted(weights.items(), key=lambda kv: -kv[1])) + ")"
     reason = _reason(fit, errors)
+    if last >= target:
+        reason = ("the run has reached its target step: its final value is the fitted curve "
+                  "there; " + reason)
     if sched is not None and (not warm or cand.cold_anneal):
         peak = float(np.max(sched.lr(np.linspace(0, horizon, 2049))))
         ahead = float(sched.lr(np.array([last]))[0] - sched.lr(np.array([float(target)]))[0])
