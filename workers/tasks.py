@@ -120,12 +120,13 @@ def _decide(session, settings: Settings, dispatcher: Dispatcher, run: Run, key: 
     reference = reference_for(session, run, policy)
     if reference is None:
         return
-    value, label = reference
-    p = stopping.p_underperform(fc.final_samples, value, policy.mode)
+    value = reference.value
+    p = stopping.p_underperform(fc.final_samples, value, policy.mode, reference.sd)
     stop = stopping.should_stop(p, policy.threshold, progress, policy.min_progress)
     fields["p_underperform"], fields["should_stop"] = _finite_or_none(p), stop
     reason = {"metric": key, "forecast": forecast, "reference": value,
-              "reference_label": label, "p_underperform": _finite_or_none(p),
+              "reference_label": reference.label, "reference_sd": reference.sd,
+              "p_underperform": _finite_or_none(p),
               "threshold": policy.threshold, "progress": progress,
               "min_progress": policy.min_progress}
     record_decision(session, dispatcher, settings.public_url, run, stop, reason)

@@ -1,9 +1,11 @@
 """Stop policies, run events and alerts. Knows no maths: the worker computes probabilities
 and hands this module the decision to record."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from scipy.stats import norm
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -56,16 +58,27 @@ def policy_for(session: Session, run: Run) -> StopPolicy | None:
     return policies.get(run.group) if run.group in policies else policies.get(None)
 
 
-def reference_for(session: Session, run: Run, policy: StopPolicy) -> tuple[float, str] | None:
-    """The value to beat and where it comes from; None while there is nothing to compare."""
+@dataclass(frozen=True)
+class Reference:
+    """The value to beat, where it comes from, and how well it is known (sd 0: exactly)."""
+
+    value: float
+    label: str
+    sd: float = 0.0
+
+
+def reference_for(session: Session, run: Run, policy: StopPolicy) -> Reference | None:
+    """The value to beat; None while there is nothing to compare."""
     ref = policy.reference
     if ref["kind"] == "target":
-        return float(ref["target"]), f"target {ref['target']}"
+        return Reference(float(ref["target"]), f"target {ref['target']}")
     k = 1 if ref["kind"] == "best_finished" else int(ref["k"])
     # A finished run's final value is its forecast at its last step (the fitted curve) when
-    # there is one: a single noisy last point would move the bar.
+    # there is one: a single noisy last point would move the bar. That value is an estimate,
+    # so its interval comes along as an sd for the comparison.
     stmt = (
-        select(Run.name, Series.last_value, Forecast.final_mean)
+        select(Run.name, Series.last_value, Forecast.final_mean, Forecast.final_lower,
+               Forecast.final_upper, Forecast.level)
         .join(Series, Series.run_id == Run.id)
         .outerjoin(Forecast, and_(Forecast.run_id == Run.id, Forecast.key == Series.key,
                                   Forecast.status == "ready"))
@@ -74,14 +87,24 @@ def reference_for(session: Session, run: Run, policy: StopPolicy) -> tuple[float
     )
     if policy.group is not None or run.group is not None:
         stmt = stmt.where(Run.group == (policy.group or run.group))
-    finals = sorted(((smooth if smooth is not None else last, name)
-                     for name, last, smooth in session.execute(stmt) if last == last),
-                    reverse=policy.mode == "max")
+    finals = sorted(
+        (Reference(last, name) if smooth is None else
+         Reference(smooth, name, _interval_sd(lower, upper, level))
+         for name, last, smooth, lower, upper, level in session.execute(stmt) if last == last),
+        key=lambda r: r.value, reverse=policy.mode == "max")
     if len(finals) < k:
         return None
-    value, name = finals[k - 1]
+    best = finals[k - 1]
     label = "best" if k == 1 else f"{k}-th best"
-    return float(value), f"{label} finished run {name!r} ({value:.4g})"
+    return Reference(float(best.value), f"{label} finished run {best.label!r} ({best.value:.4g})",
+                     best.sd)
+
+
+def _interval_sd(lower: float | None, upper: float | None, level: float | None) -> float:
+    """The sd of a normal with this central interval (0 when the forecast has none)."""
+    if lower is None or upper is None or not level or not upper > lower:
+        return 0.0
+    return float((upper - lower) / (2.0 * norm.ppf(0.5 + level / 2.0)))
 
 
 def record_decision(session: Session, dispatcher: Dispatcher, dashboard_url: str, run: Run,
