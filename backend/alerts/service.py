@@ -3,9 +3,9 @@ and hands this module the decision to record."""
 
 from dataclasses import dataclass
 from datetime import timedelta
+from statistics import NormalDist
 from typing import Any
 
-from scipy.stats import norm
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -104,7 +104,7 @@ def _interval_sd(lower: float | None, upper: float | None, level: float | None) 
     """The sd of a normal with this central interval (0 when the forecast has none)."""
     if lower is None or upper is None or not level or not upper > lower:
         return 0.0
-    return float((upper - lower) / (2.0 * norm.ppf(0.5 + level / 2.0)))
+    return float((upper - lower) / (2.0 * NormalDist().inv_cdf(0.5 + level / 2.0)))
 
 
 def record_decision(session: Session, dispatcher: Dispatcher, dashboard_url: str, run: Run,
