@@ -88,16 +88,15 @@ def reference_for(session: Session, run: Run, policy: StopPolicy) -> Reference |
     if policy.group is not None or run.group is not None:
         stmt = stmt.where(Run.group == (policy.group or run.group))
     finals = sorted(
-        (Reference(last, name) if smooth is None else
-         Reference(smooth, name, _interval_sd(lower, upper, level))
+        ((last, 0.0, name) if smooth is None else
+         (smooth, _interval_sd(lower, upper, level), name)
          for name, last, smooth, lower, upper, level in session.execute(stmt) if last == last),
-        key=lambda r: r.value, reverse=policy.mode == "max")
+        key=lambda f: f[0], reverse=policy.mode == "max")
     if len(finals) < k:
         return None
-    best = finals[k - 1]
+    value, sd, name = finals[k - 1]
     label = "best" if k == 1 else f"{k}-th best"
-    return Reference(float(best.value), f"{label} finished run {best.label!r} ({best.value:.4g})",
-                     best.sd)
+    return Reference(float(value), f"{label} finished run {name!r} ({value:.4g})", sd)
 
 
 def _interval_sd(lower: float | None, upper: float | None, level: float | None) -> float:
