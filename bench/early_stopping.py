@@ -144,9 +144,10 @@ def asha_pruner(min_resource: int = WARMUP_CHECKPOINTS) -> optuna.pruners.BasePr
 
 # The baselines' one knob each, swept to find the setting that never stops a sweep's best run:
 # "more saved than both baselines at equal regret" compares with that setting.
-BASELINE_GRIDS: dict[str, tuple[Callable[[int], optuna.pruners.BasePruner], tuple[int, ...]]] = {
-    "median": (median_pruner, (2, 4, 6, 8, 10, 12, 14, 16, 18)),
-    "asha": (asha_pruner, (2, 3, 4, 5, 6)),
+BASELINE_GRIDS: dict[str, tuple[Callable[[int], optuna.pruners.BasePruner], str,
+                                 tuple[int, ...]]] = {
+    "median": (median_pruner, "warmup", (2, 4, 6, 8, 10, 12, 14, 16, 18)),
+    "asha": (asha_pruner, "min_resource", (2, 3, 4, 5, 6)),
 }
 
 
@@ -232,7 +233,7 @@ def zero_regret_baselines(sweeps: list[Sweep]) -> str:
     lines = ["| source | method | setting | steps saved |", "| --- | --- | --- | ---: |"]
     for source in sorted({s.source for s in sweeps}):
         group = [s for s in sweeps if s.source == source]
-        for name, (make, knobs) in BASELINE_GRIDS.items():
+        for name, (make, knob, knobs) in BASELINE_GRIDS.items():
             best = None
             for k in knobs:
                 rows = [score(replay_optuna(name, functools.partial(make, k), s)) for s in group]
@@ -241,8 +242,7 @@ def zero_regret_baselines(sweeps: list[Sweep]) -> str:
                 saved = 1.0 - sum(r["run"] for r in rows) / sum(r["planned"] for r in rows)
                 if best is None or saved > best[1]:
                     best = (k, saved)
-            setting = f"{'warmup' if name == 'median' else 'min_resource'}={best[0]}" if best \
-                else "none of " + ",".join(map(str, knobs))
+            setting = f"{knob}={best[0]}" if best else "none of " + ",".join(map(str, knobs))
             saved_cell = f"{100 * best[1]:.1f}%" if best else "-"
             lines.append(f"| {source} | {name} | {setting} | {saved_cell} |")
     return "\n".join(lines)
