@@ -19,6 +19,7 @@ from backend.jobs import SWEEP, InProcessDispatcher
 from backend.models import Alert, Run, utcnow
 from backend.settings import Settings
 from tests.conftest import ADMIN_KEY, free_port
+from tests.waiting import poll, wait_until
 from workers.tasks import handlers
 
 TOTAL = 4000
@@ -101,20 +102,9 @@ def log_run(client: TestClient, project: str, floor: float, upto: int, *, finish
 
 
 def wait_forecast(client: TestClient, run_id: str, step: int, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
-        if body.get("fitted_upto_step") == step:
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"no forecast fitted up to {step}")
-
-
-def wait_until(predicate, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+    return poll(lambda: client.get(f"/api/v1/runs/{run_id}/forecast/loss").json(),
+                lambda body: body.get("fitted_upto_step") == step, timeout,
+                f"no forecast fitted up to {step}", every=0.05)
 
 
 def setup_project(client: TestClient, project: str, url: str, events: list[str]) -> None:
@@ -139,7 +129,7 @@ def test_a_run_that_crosses_the_threshold_alerts_exactly_once(app_client, receiv
     assert "best finished run" in run["stop_reason"]["reference_label"]
     forecast = client.get(f"/api/v1/runs/{bad}/forecast/loss").json()
     assert forecast["should_stop"] is True and forecast["p_underperform"] >= 0.9
-    wait_until(lambda: len(receiver.received) >= 1)
+    wait_until(lambda: len(receiver.received) >= 1, 90, "no alert arrived", every=0.05)
     time.sleep(1)
     assert [(a["event"], a["run_id"]) for a in receiver.received] == [("should_stop", bad)]
     alerts = client.get(f"/api/v1/projects/{project}/alerts").json()["alerts"]
@@ -168,13 +158,14 @@ def test_an_alert_is_retried_after_the_receiver_was_down(app_client, receiver, p
         alerts = client.get(f"/api/v1/projects/{project}/alerts").json()["alerts"]
         return bool(alerts) and alerts[0]["attempts"] == 1
 
-    wait_until(first_attempt_failed)
+    wait_until(first_attempt_failed, 90, "the first delivery never failed", every=0.05)
     alert = client.get(f"/api/v1/projects/{project}/alerts").json()["alerts"][0]
     assert alert["state"] == "pending" and "ConnectError" in alert["last_error"]
     receiver.start()
     time.sleep(RETRY_DELAYS[0])
     dispatcher.send(SWEEP)
-    wait_until(lambda: len(receiver.received) == 1)
+    wait_until(lambda: len(receiver.received) == 1, 90, "no single alert arrived",
+               every=0.05)
     alert = client.get(f"/api/v1/projects/{project}/alerts").json()["alerts"][0]
     assert (alert["state"], alert["delivered"], alert["attempts"]) == ("delivered", True, 2)
 
@@ -190,7 +181,8 @@ def test_a_silent_run_is_marked_crashed_and_alerts_stalled(app_client, receiver,
         s.execute(update(Run).where(Run.id == run_id)
                   .values(last_seen=utcnow().replace(year=2020)))
     dispatcher.send(SWEEP)
-    wait_until(lambda: len(receiver.received) == 1)
+    wait_until(lambda: len(receiver.received) == 1, 90, "no single alert arrived",
+               every=0.05)
     assert client.get(f"/api/v1/runs/{run_id}").json()["status"] == "crashed"
     text = receiver.received[0]["text"]
     assert "quiet" in text and "stalled" in text and f"#/run/{run_id}" in text
@@ -206,7 +198,8 @@ def test_a_nan_loss_alerts_diverged(app_client, receiver, project):
     rows.append({"step": 1000, "values": {"loss": "NaN"}})
     client.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": rows})
     assert wait_forecast(client, run_id, 1000)["status"] == "diverged"
-    wait_until(lambda: len(receiver.received) == 1)
+    wait_until(lambda: len(receiver.received) == 1, 90, "no single alert arrived",
+               every=0.05)
     assert receiver.received[0]["event"] == "diverged"
 
 

@@ -3,7 +3,6 @@ law out, predictions with intervals, the frontier, clear statuses for inputs tha
 fitted, and the same auth scope as runs."""
 
 import math
-import time
 import uuid
 
 import numpy as np
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from backend.db import session_scope
 from backend.models import Forecast, Project, ScalingFitRow
 from backend.runs.service import create_key
+from tests.waiting import poll
 from workers.forecast.scaling_laws import LAWS
 
 TRUE = {"E": 1.8, "A": 400.0, "B": 1100.0, "alpha": 0.34, "beta": 0.28}
@@ -39,13 +39,9 @@ def finished_run(client: TestClient, project: str, loss: float | str, *, metric:
 
 def settled(client: TestClient, fit_id: int, timeout: float = 240.0) -> dict:
     """The fit once its job has run (the client fixture runs jobs in-process)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/api/v1/scaling-fits/{fit_id}").json()
-        if body["status"] != "pending":
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"fit {fit_id} still pending after {timeout} s")
+    return poll(lambda: client.get(f"/api/v1/scaling-fits/{fit_id}").json(),
+                lambda body: body["status"] != "pending", timeout,
+                f"fit {fit_id} still pending", every=0.1)
 
 
 def request_fit(client: TestClient, project: str, **body) -> dict:

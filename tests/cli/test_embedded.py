@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import free_port
+from tests.waiting import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,15 +20,6 @@ def _bare_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CURVECAST_")}
     env["PYTHONPATH"] = str(ROOT)
     return env
-
-
-def _wait_health(base: str, deadline: float) -> dict:
-    while True:
-        try:
-            return httpx.get(f"{base}/api/v1/health").json()
-        except httpx.ConnectError:
-            assert time.monotonic() < deadline, "curvecast up never answered"
-            time.sleep(0.2)
 
 
 def test_up_with_nothing_configured_serves_forecasts_from_sqlite(tmp_path):
@@ -43,7 +35,7 @@ def test_up_with_nothing_configured_serves_forecasts_from_sqlite(tmp_path):
             time.sleep(0.2)
         assert (tmp_path / ".curvecast" / "curvecast.db").exists()
         headers = {"Authorization": f"Bearer {key_file.read_text().strip()}"}
-        health = _wait_health(base, deadline)
+        health = wait_healthy(base, deadline - time.monotonic(), server)
         assert (health["database"], health["jobs"]) == ("sqlite", "in-process")
         forecast: dict = {}
         while time.monotonic() < deadline:

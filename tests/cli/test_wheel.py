@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import time
 import zipfile
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from backend.app import create_app, dashboard_dir
 from backend.jobs import InProcessDispatcher
 from backend.settings import Settings
 from tests.conftest import free_port
+from tests.waiting import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a build must not see: generated, cached or installed things of the checkout.
@@ -97,15 +97,7 @@ def test_curvecast_up_from_the_installed_wheel_alone_serves_the_dashboard(wheel,
                                   cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, f"curvecast up exited:\n{log.read_text()}"
-            try:
-                httpx.get(f"{base}/api/v1/health", timeout=1).raise_for_status()
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, f"no answer in 60 s:\n{log.read_text()}"
-                time.sleep(0.2)
+        wait_healthy(base, 60, server, log)
         assert (tmp_path / ".curvecast" / "curvecast.db").exists()  # it migrated itself
         for path, source in (("/", "index.html"), ("/js/main.js", "js/main.js"),
                              ("/css/app.css", "css/app.css")):

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_KEY, free_port
+from tests.waiting import wait_healthy
 
 BIN = Path(sys.executable).parent
 
@@ -59,16 +59,8 @@ class Server:
             )
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self._proc is not None and self._proc.poll() is None, self._log_path.read_text()
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"server not healthy in {timeout}s:\n{self._log_path.read_text()}")
+        assert self._proc is not None, "start() first"
+        wait_healthy(self.url, timeout, self._proc, self._log_path)
 
     def kill(self) -> None:
         """Stop it the hard way: answers in flight may be lost after their commit."""

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 
 from tests.client.conftest import Server
+from tests.waiting import wait_until
 
 STEPS, KEYS = 25_000, ("loss", "lr", "grad_norm", "tokens")  # 100,000 points
 
 
 def value(key: str, step: int) -> float:
     return KEYS.index(key) + 1.0 / (step + 1)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.mark.slow
@@ -33,7 +26,8 @@ def test_points_logged_across_a_server_outage_arrive_exactly_once(make_server, s
             server.start()
             server.wait_ready()
         if step == 5_000:  # the backlog drains within one backoff cap (5 s) of the return
-            wait_for(lambda: run.stats.confirmed == 5_000, timeout=15)
+            wait_until(lambda: run.stats.confirmed == 5_000, 15,
+                       "the first 5,000 points were not confirmed", every=0.05)
         if step == 12_500:
             server.kill()  # while the sender is delivering live
         if step % 250 == 0:

@@ -4,7 +4,6 @@ headless Chromium. Runs are seeded through the public HTTP API, as a training sc
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import free_port
 from tests.e2e.seed import seed_project, wait_for_forecasts
+from tests.waiting import wait_healthy
 
 KEY = f"e2e-{uuid.uuid4().hex}"
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,19 +40,11 @@ def server(pg_url: str, tmp_path_factory) -> Iterator[str]:
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"curvecast up exited ({proc.returncode}):\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"curvecast up did not answer in 30 s:\n{log_path.read_text()}")
-        time.sleep(0.2)
+    try:
+        wait_healthy(url, 30, proc, log_path)
+    except AssertionError as exc:
+        proc.kill()
+        pytest.fail(str(exc))
     yield url
     proc.terminate()
     try:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import httpx
 
+from tests.waiting import poll
+
 TOTAL_STEPS = 2000
 EVERY = 10  # log every EVERY steps
 
@@ -94,13 +96,9 @@ def wait_for_forecasts(http: httpx.Client, run_ids: list[str], timeout: float = 
     """Poll each run's loss forecast until it is no longer pending."""
     deadline = time.monotonic() + timeout
     for run_id in run_ids:
-        while True:
-            body = http.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
-            if body["status"] != "pending" and not body.get("stale"):
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"forecast of {run_id} still {body['status']}")
-            time.sleep(0.2)
+        poll(lambda run_id=run_id: http.get(f"/api/v1/runs/{run_id}/forecast/loss").json(),
+             lambda body: body["status"] != "pending" and not body.get("stale"),
+             deadline - time.monotonic(), f"forecast of {run_id} still pending or stale")
 
 
 # A scaling ladder: final losses on the law L = E + A/N^alpha + B/D^beta, with 0.4% noise.

@@ -4,7 +4,6 @@ chart, the comparison, live updates, and the empty and error states."""
 import re
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import KEY, ROOT, screenshot, update_docs
 from tests.e2e.seed import create_run, log_points, wait_for_forecasts, wsd_lr
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -77,10 +77,8 @@ def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, see
     rows = [{"step": s, "values": {"val_loss": 2.2 + 3.0 * (s + 50) ** -0.5}}
             for s in range(0, 781, 20)]
     api.post(f"/api/v1/runs/{live_id}/metrics", json={"rows": rows}).raise_for_status()
-    deadline = time.monotonic() + 60
-    while not api.get(f"/api/v1/runs/{live_id}").json()["should_stop"]:
-        assert time.monotonic() < deadline, "the server never decided to stop the live run"
-        time.sleep(0.2)
+    wait_until(lambda: api.get(f"/api/v1/runs/{live_id}").json()["should_stop"], 60,
+               "the server never decided to stop the live run")
 
     page.goto(f"/#/p/{seeded['project']}")
     expect(page.locator("table.runs tbody tr")).to_have_count(4)

@@ -2,7 +2,6 @@
 form and drawn with its frontier, a planned run predicted; an alert rule refused and then
 accepted, a stop policy set, and a run the server tells to stop shown with its reasons."""
 
-import time
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from tests.e2e.seed import (
     seed_ladder,
     wait_for_forecasts,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -148,20 +148,15 @@ def _alerts_page(page: Page, api: httpx.Client, project: str, worse: dict,
 
     # The next batch is forecast under the policy, and the server tells the run to stop.
     log_points(api, worse, 800, 1000, 3.0, seed=2)
-    deadline = time.monotonic() + 30
-    while not api.get(f"/api/v1/runs/{worse['id']}").json()["should_stop"]:
-        assert time.monotonic() < deadline, "the worse run was never told to stop"
-        time.sleep(0.2)
+    wait_until(lambda: api.get(f"/api/v1/runs/{worse['id']}").json()["should_stop"], 30,
+               "the worse run was never told to stop")
     row = page.locator(f"table.decisions tr[data-run='{worse['id']}']")
     expect(row).to_contain_text("best finished run 'good'", timeout=10_000)
     expect(row).to_contain_text("100%")
     expect(row.get_by_role("link", name="worse")).to_be_visible()
 
     # The decision fired one alert per rule: delivered to the receiver, failing to the other.
-    deadline = time.monotonic() + 30
-    while not receiver.received:
-        assert time.monotonic() < deadline, "the receiver got no alert"
-        time.sleep(0.2)
+    wait_until(lambda: receiver.received, 30, "the receiver got no alert")
     assert [(a["event"], a["run_id"]) for a in receiver.received] == [("should_stop", worse["id"])]
     log = page.locator("table.alerts")
     expect(log.locator("tbody tr")).to_have_count(2, timeout=15_000)

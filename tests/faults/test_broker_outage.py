@@ -14,6 +14,7 @@ from backend.app import create_app
 from backend.jobs import CeleryDispatcher
 from backend.settings import Settings
 from tests.conftest import ADMIN_KEY, free_port
+from tests.waiting import poll
 from tests.workers.test_celery_worker import start_worker, stop, wait_for_forecast
 
 
@@ -88,11 +89,9 @@ def test_a_scaling_fit_requested_during_an_outage_is_sent_again(pg_url, redis_se
         redis_server.start()
         worker = start_worker(pg_url, redis_server.url)
         try:
-            deadline = time.monotonic() + 90
-            while (body := client.get(f"/api/v1/scaling-fits/{fit.json()['id']}").json())[
-                    "status"] == "pending":
-                assert time.monotonic() < deadline, "the lost fit was never sent again"
-                time.sleep(0.3)
+            body = poll(lambda: client.get(f"/api/v1/scaling-fits/{fit.json()['id']}").json(),
+                        lambda body: body["status"] != "pending", 90,
+                        "the lost fit was never sent again", every=0.3)
             assert body["status"] == "insufficient_data" and body["n_runs"] == 1
         finally:
             stop(worker)

@@ -14,6 +14,7 @@ from backend.app import create_app
 from backend.jobs import CeleryDispatcher
 from backend.settings import Settings
 from tests.conftest import ADMIN_KEY
+from tests.waiting import poll
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,13 +46,8 @@ def celery_client(pg_url: str, redis_url: str) -> Iterator[TestClient]:
 
 
 def wait_for_forecast(client: TestClient, run_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
-        if body["status"] != "pending":
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"no forecast within {timeout}s: {body}")
+    return poll(lambda: client.get(f"/api/v1/runs/{run_id}/forecast/loss").json(),
+                lambda body: body["status"] != "pending", timeout, "no forecast")
 
 
 def _curve(client: TestClient, project: str) -> str:
