@@ -59,6 +59,10 @@ class Schedule:
         grid, eta, _ = self._per_step(horizon)
         return int(grid[int(np.argmax(eta))])
 
+    def peak_lr(self, horizon: int) -> float:
+        """The largest lr up to ``horizon`` (the laws measure lr areas in it)."""
+        return float(np.max(self.lr(np.linspace(0, horizon, 2049))))
+
     def forward_area(self, steps: np.ndarray, horizon: int = 0) -> np.ndarray:
         """S1(t) = sum_{i=1..t} lr_i (warmup included), the 'intrinsic time' of training."""
         grid, eta, stride = self._per_step(max(horizon, int(np.max(steps, initial=0))))

@@ -128,7 +128,7 @@ def _design(sched: Schedule | None, steps: np.ndarray, horizon: int, drops: bool
     steps = np.asarray(steps, dtype=float)
     if sched is None:
         return Design(np.maximum(steps, 1.0))
-    peak = float(np.max(sched.lr(np.linspace(0, horizon, 2049))))
+    peak = sched.peak_lr(horizon)
     s1 = sched.forward_area(steps, horizon) / peak
     s2 = {round(lam, 6): sched.annealing_area(steps, lam, horizon) / peak for lam in LAMBDAS}
     dd = (sched.drop_design(steps, 1.0 / peak),) if drops else ()
@@ -228,7 +228,7 @@ def _decay_seen(usable: Sequence[tuple[ReferenceRun, _Curve]]) -> bool:
         if r.schedule is None:
             continue
         lr = r.schedule.lr(c.steps)
-        peak = float(np.max(r.schedule.lr(np.linspace(0, max(r.total_steps, 1), 2049))))
+        peak = r.schedule.peak_lr(max(r.total_steps, 1))
         if peak > 0 and float(np.max(np.maximum.accumulate(lr) - lr)) >= DECAY_SEEN * peak:
             return True
     return False
@@ -443,7 +443,7 @@ def forecast_trajectory(
         reason = ("the run has reached its target step: its final value is the fitted curve "
                   "there; " + reason)
     if sched is not None and (not warm or cand.cold_anneal):
-        peak = float(np.max(sched.lr(np.linspace(0, horizon, 2049))))
+        peak = sched.peak_lr(horizon)
         ahead = float(sched.lr(np.array([last]))[0] - sched.lr(np.array([float(target)]))[0])
         if ahead > 0.1 * peak:
             reason += ("; the lr decay still ahead is priced by the default annealing prior "
