@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 import optuna
 
-from bench.servers import ADMIN_KEY, curvecast_server, fresh_database
+from bench.servers import ADMIN_KEY, curvecast_server, fresh_database, wait_forecast
 from bench.sweeps import Sweep, SweepRun, real_sweeps, sim_sweeps, tinylm_sweeps
 
 FRACS = np.arange(1, 21) / 20  # checkpoints: every 5% of the planned steps
@@ -75,16 +75,6 @@ def _rows(run: SweepRun, idx: np.ndarray) -> list[dict]:
     return [{"step": int(run.steps[i]), "values": {"loss": float(run.loss[i])}} for i in idx]
 
 
-def _wait_forecast(c: httpx.Client, run_id: str, last: int) -> dict | None:
-    deadline = time.monotonic() + FORECAST_TIMEOUT_S
-    while time.monotonic() < deadline:
-        fc = c.get(f"/api/v1/runs/{run_id}/forecast/loss")
-        if fc.status_code == 200 and fc.json().get("fitted_upto_step") == last:
-            return fc.json()
-        time.sleep(0.1)
-    return None
-
-
 def replay_curvecast(base: str, sweep: Sweep, threshold: float) -> Replay:
     project, group = f"es-t{round(threshold * 100)}", sweep.name
     rep = Replay(f"curvecast@{threshold:g}", sweep, [])
@@ -120,7 +110,7 @@ def _log_run(c: httpx.Client, rid: str, run: SweepRun, rep: Replay,
         stop = answer.json()["should_stop"]
         if MIN_PROGRESS <= frac < 1.0 and not stop:
             start = time.monotonic()
-            fc = _wait_forecast(c, rid, int(run.steps[idx[-1]]))
+            fc = wait_forecast(c, rid, int(run.steps[idx[-1]]), FORECAST_TIMEOUT_S, every=0.1)
             rep.waits.append(time.monotonic() - start)
             rep.timeouts += fc is None
             stop = bool(fc and fc.get("should_stop"))

@@ -28,7 +28,7 @@ from bench.curves_data import (
     rel_err,
     select_models,
 )
-from bench.servers import ADMIN_KEY, curvecast_server, fresh_database
+from bench.servers import ADMIN_KEY, curvecast_server, fresh_database, wait_forecast
 
 
 def post_points(c: httpx.Client, run_id: str, steps: np.ndarray, loss: np.ndarray) -> None:
@@ -45,16 +45,6 @@ def new_run(c: httpx.Client, project: str, run: DevRun) -> str:
     return c.post("/api/v1/runs", json=body).json()["id"]
 
 
-def wait_forecast(c: httpx.Client, run_id: str, step: int, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = c.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
-        if body.get("fitted_upto_step") == step:
-            return body
-        time.sleep(0.05)
-    raise RuntimeError(f"no forecast of {run_id} up to step {step}")
-
-
 def replay(c: httpx.Client, run: DevRun, runs: list[DevRun], mode: str) -> list[dict]:
     project = f"acc-{mode}-{uuid.uuid4().hex[:8]}"
     if mode == "warm":
@@ -69,7 +59,9 @@ def replay(c: httpx.Client, run: DevRun, runs: list[DevRun], mode: str) -> list[
         post_points(c, run_id, steps[done:], loss[done:])
         done = len(steps)
         start = time.perf_counter()
-        fc = wait_forecast(c, run_id, int(steps[-1]))
+        fc = wait_forecast(c, run_id, int(steps[-1]), 120)
+        if fc is None:
+            raise RuntimeError(f"no forecast of {run_id} up to step {int(steps[-1])}")
         waited = time.perf_counter() - start
         final = fc.get("final") or {}
         base = {"run": run.run_id, "model": run.model, "family": run.family, "cut": frac}

@@ -39,6 +39,18 @@ def fresh_database(name: str) -> str:
     return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
 
 
+def wait_forecast(c: httpx.Client, run_id: str, step: int, timeout: float,
+                  every: float = 0.05) -> dict | None:
+    """The run's loss forecast once it covers `step`; None after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fc = c.get(f"/api/v1/runs/{run_id}/forecast/loss")
+        if fc.status_code == 200 and fc.json().get("fitted_upto_step") == step:
+            return fc.json()
+        time.sleep(every)
+    return None
+
+
 def wait_http(url: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
