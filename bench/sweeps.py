@@ -73,8 +73,6 @@ def real_sweeps(orders: int = 3, seed: int = 0) -> list[Sweep]:
 def tinylm_sweeps(orders: int = 3, seed: int = 0) -> list[Sweep]:
     """Learning-rate sweeps of real runs made here (bench/train_curves.py): the runs of one
     model size and schedule at every peak lr, in up to `orders` seeded start orders."""
-    if not (TINYLM / "runs.csv").exists():
-        return []
     groups: dict[tuple[str, str], list[DevRun]] = defaultdict(list)
     for r in load_curves(TINYLM):
         groups[(r.model, r.family)].append(r)
