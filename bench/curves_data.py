@@ -83,11 +83,6 @@ def load_curves(root: Path, split: str = "train") -> list[DevRun]:
     return runs
 
 
-def load_luo(root: Path = LUO) -> list[DevRun]:
-    """The 27 Luo et al. 2025 training-loss curves (the dev set)."""
-    return load_curves(root)
-
-
 def baseline_last(steps: np.ndarray, loss: np.ndarray) -> float:
     return float(loss[-1])
 

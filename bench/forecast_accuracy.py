@@ -21,10 +21,11 @@ import numpy as np
 
 from bench.curves_data import (
     CUTS,
+    LUO,
     DevRun,
     baseline_rows,
     format_table,
-    load_luo,
+    load_curves,
     rel_err,
     select_models,
 )
@@ -78,7 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="", help="comma list of model sizes (default: all)")
     args = ap.parse_args()
-    runs = select_models(load_luo(), args.models)
+    runs = select_models(load_curves(LUO), args.models)
     rows: list[dict] = []
     with curvecast_server(fresh_database("curvecast_accuracy")) as base, httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60) as c:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from bench.curves_data import TINYLM, DevRun, load_curves, load_luo
+from bench.curves_data import LUO, TINYLM, DevRun, load_curves
 from workers.forecast.schedule import Schedule, schedule_from_spec
 
 BASE_LR = 3e-4  # the Luo runs' peak lr; simulated peak lrs are multiples m of it
@@ -62,7 +62,7 @@ def real_sweeps(orders: int = 3, seed: int = 0) -> list[Sweep]:
     """Luo runs grouped by (model size, planned length), each group in up to `orders`
     distinct seeded start orders: schedule sweeps at one peak lr."""
     groups: dict[tuple[str, int], list[DevRun]] = defaultdict(list)
-    for r in load_luo():
+    for r in load_curves(LUO):
         groups[(r.model, r.planned_steps)].append(r)
     rng = np.random.default_rng(seed)
     return [Sweep(f"luo-{model}-{planned}-o{i}", "real", f"luo-{planned}", order)
@@ -99,7 +99,7 @@ class AnnealingLaw:
 def fit_luo_laws() -> dict[str, AnnealingLaw]:
     """The annealing law fitted jointly to the 9 schedules of each Luo model size."""
     groups: dict[str, list[DevRun]] = defaultdict(list)
-    for r in load_luo():
+    for r in load_curves(LUO):
         groups[r.model].append(r)
     laws = {}
     for model, runs in groups.items():

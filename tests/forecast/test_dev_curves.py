@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.curves_data import baseline_power_law, load_luo
+from bench.curves_data import baseline_power_law, load_curves
 from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.trajectory import forecast_trajectory
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not LUO.exists(), reason="dev data not present")
 
 def test_half_run_forecast_beats_the_power_law_baseline_on_real_curves():
     errs, base, hits = [], [], []
-    for run in load_luo(LUO):
+    for run in load_curves(LUO):
         steps, loss = run.prefix(0.5)
         fc = forecast_trajectory(steps, loss, total_steps=run.target_step,
                                  schedule=schedule_from_spec(run.lr_spec))
