@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,28 +59,33 @@ def _orders(runs: list[DevRun], orders: int, rng: np.random.Generator) -> list[t
     return [tuple(_real_run(runs[j]) for j in perms[pick]) for pick in picks]
 
 
-def real_sweeps(orders: int = 3, seed: int = 0) -> list[Sweep]:
-    """Luo runs grouped by (model size, planned length), each group in up to `orders`
-    distinct seeded start orders: schedule sweeps at one peak lr."""
-    groups: dict[tuple[str, int], list[DevRun]] = defaultdict(list)
-    for r in load_curves(LUO):
-        groups[(r.model, r.planned_steps)].append(r)
+def _sweeps(runs: list[DevRun], key: Callable[[DevRun], tuple], source: str,
+            names: Callable[[tuple], tuple[str, str]], orders: int, seed: int) -> list[Sweep]:
+    """The runs grouped by `key`, each group in up to `orders` seeded start orders;
+    `names(key)` gives a group's sweep name and kind."""
+    groups: dict[tuple, list[DevRun]] = defaultdict(list)
+    for r in runs:
+        groups[key(r)].append(r)
     rng = np.random.default_rng(seed)
-    return [Sweep(f"luo-{model}-{planned}-o{i}", "real", f"luo-{planned}", order)
-            for (model, planned), runs in sorted(groups.items())
-            for i, order in enumerate(_orders(runs, orders, rng))]
+    out = []
+    for k, group in sorted(groups.items()):
+        name, kind = names(k)
+        out += [Sweep(f"{name}-o{i}", source, kind, order)
+                for i, order in enumerate(_orders(group, orders, rng))]
+    return out
+
+
+def real_sweeps(orders: int = 3, seed: int = 0) -> list[Sweep]:
+    """Luo runs grouped by (model size, planned length): schedule sweeps at one peak lr."""
+    return _sweeps(load_curves(LUO), lambda r: (r.model, r.planned_steps), "real",
+                   lambda k: (f"luo-{k[0]}-{k[1]}", f"luo-{k[1]}"), orders, seed)
 
 
 def tinylm_sweeps(orders: int = 3, seed: int = 0) -> list[Sweep]:
     """Learning-rate sweeps of real runs made here (bench/train_curves.py): the runs of one
-    model size and schedule at every peak lr, in up to `orders` seeded start orders."""
-    groups: dict[tuple[str, str], list[DevRun]] = defaultdict(list)
-    for r in load_curves(TINYLM):
-        groups[(r.model, r.family)].append(r)
-    rng = np.random.default_rng(seed)
-    return [Sweep(f"tinylm-{model}-{family}-o{i}", "real-lr", f"tinylm-{family}", order)
-            for (model, family), runs in sorted(groups.items())
-            for i, order in enumerate(_orders(runs, orders, rng))]
+    model size and schedule at every peak lr."""
+    return _sweeps(load_curves(TINYLM), lambda r: (r.model, r.family), "real-lr",
+                   lambda k: (f"tinylm-{k[0]}-{k[1]}", f"tinylm-{k[1]}"), orders, seed)
 
 
 @dataclass(frozen=True)
