@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from backend.alerts.service import (
     policy_for,
@@ -24,7 +25,7 @@ from backend.db import session_scope
 from backend.forecasts.service import finish_request, requeue_lost_requests, store_forecast
 from backend.jobs import DELIVER_ALERT, FIT_SCALING, FORECAST_SERIES, SWEEP, Dispatcher
 from backend.metrics.reads import find_series, for_fitting
-from backend.models import Run
+from backend.models import Run, Series
 from backend.runs.service import mark_stale_runs_crashed
 from backend.scaling.service import requeue_lost_fits
 from backend.settings import Settings
@@ -61,21 +62,23 @@ def _schedule(run: Run) -> Schedule | None:
         return None
 
 
-def _references(session, run: Run, key: str) -> list[ReferenceRun]:
-    """Finished runs of the same project (and group, when the run has one) with this metric."""
+def _references(session: Session, run: Run, key: str) -> list[ReferenceRun]:
+    """The latest finished runs of the same project (and group, when the run has one) that
+    logged `key`, as priors. Runs and series come from one join, so the limit counts only runs
+    with points for this metric (newer runs without it cannot crowd out older ones that have
+    it) and there is no query per candidate; then one points read per reference."""
     stmt = (
-        select(Run)
-        .where(Run.project_id == run.project_id, Run.status == "finished", Run.id != run.id)
+        select(Run, Series)
+        .join(Series, Series.run_id == Run.id)
+        .where(Run.project_id == run.project_id, Run.status == "finished", Run.id != run.id,
+               Series.key == key, Series.count > 0)
         .order_by(Run.updated_at.desc())
         .limit(MAX_REFERENCES)
     )
     if run.group:
         stmt = stmt.where(Run.group == run.group)
-    refs = []
-    for other in session.scalars(stmt):
-        series = find_series(session, other.id, key)
-        if series is None or not series.count:
-            continue
+    refs: list[ReferenceRun] = []
+    for other, series in session.execute(stmt):
         steps, values = for_fitting(session, series, max_points=500)
         refs.append(ReferenceRun(
             steps=steps, values=values, total_steps=int(other.total_steps or series.last_step),

@@ -1,0 +1,80 @@
+"""The priors of a forecast: the latest finished runs that logged the metric, in one query."""
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import numpy as np
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from backend.db import session_scope
+from backend.models import Point, Project, Run, Series, utcnow
+from workers.tasks import MAX_REFERENCES, _references
+
+
+def _run(s: Session, project: Project, name: str, age_s: int, *, status: str = "finished",
+         group: str | None = "g", metrics: dict[str, int] | None = None) -> Run:
+    """A run last updated `age_s` ago that logged `metrics` ({key: number of points})."""
+    run = Run(id=uuid.uuid4().hex, project_id=project.id, name=name, group=group,
+              status=status, total_steps=1000, updated_at=utcnow() - timedelta(seconds=age_s))
+    s.add(run)
+    s.flush()
+    for key, n in (metrics or {}).items():
+        series = Series(run_id=run.id, key=key, count=n, first_step=0 if n else None,
+                        last_step=10 * (n - 1) if n else None)
+        s.add(series)
+        s.flush()
+        s.add_all(Point(series_id=series.id, step=10 * i, value=3.0 - 0.01 * i) for i in range(n))
+    return run
+
+
+@contextmanager
+def counting_statements(s: Session) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    engine = s.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_older_runs_with_the_metric_are_found_past_newer_runs_without_it(pg_url: str):
+    with session_scope(pg_url) as s:
+        project = Project(name=f"p-{uuid.uuid4().hex[:12]}")
+        s.add(project)
+        s.flush()
+        _run(s, project, "loss-a", 300, metrics={"loss": 20, "acc": 20})
+        _run(s, project, "loss-b", 290, metrics={"loss": 30})
+        _run(s, project, "loss-other-group", 280, group="h", metrics={"loss": 20})
+        # Newer finished runs that would fill the whole LIMIT if it counted any run.
+        for i in range(MAX_REFERENCES + 1):
+            _run(s, project, f"acc-{i}", 100 - i, metrics={"acc": 20})
+        _run(s, project, "loss-empty", 50, metrics={"loss": 0})
+        _run(s, project, "loss-running", 10, status="running", metrics={"loss": 20})
+        ungrouped = _run(s, project, "current", 0, status="running", group=None,
+                         metrics={"loss": 5})
+        grouped = _run(s, project, "current-g", 0, status="running", metrics={"loss": 5})
+        s.flush()
+
+        with counting_statements(s) as statements:
+            refs = _references(s, ungrouped, "loss")
+        assert [r.name for r in refs] == ["loss-other-group", "loss-b", "loss-a"]
+        assert len(statements) <= 1 + len(refs)  # one for the runs, one per run's points
+
+        with counting_statements(s) as statements:
+            refs = _references(s, grouped, "loss")
+        assert [r.name for r in refs] == ["loss-b", "loss-a"]
+        assert len(statements) <= 1 + len(refs)
+
+        b = refs[0]
+        assert b.total_steps == 1000 and b.schedule is None
+        assert np.array_equal(b.steps, np.arange(0, 300, 10))
+        assert np.allclose(b.values, 3.0 - 0.01 * np.arange(30))
+        s.rollback()
