@@ -5,20 +5,25 @@ Pipeline: status checks (too little data, diverged, not loss-like) -> bin the cu
 scored on a held-back tail of the observed curve and weighted by that score -> the final fits are
 bootstrapped over residual blocks and widened by the extrapolation error the tail test measured.
 With finished reference runs, the shape parameters of the schedule-aware laws come from a joint
-fit to them and only the levels are refitted on the partial curve.
+fit to them and only the levels are refitted on the partial curve; then each reference is
+replayed at this run's progress, and the forecast is corrected by how wrong the replays were
+(calibration.py). Joint fits and replays depend only on the references and are memoised.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.stats import spearmanr
 
+from workers.forecast.calibration import MIN_RUNS, Calibration, calibration, final_value
 from workers.forecast.fit import HUBER_DELTA, Fit, Prior, bootstrap, fit_law, holdout_weights
 from workers.forecast.guesses import LAMBDAS, Start, starts
 from workers.forecast.laws import LAWS, Design, Law
+from workers.forecast.memo import Memo
 from workers.forecast.schedule import Schedule, schedule_from_logged
 
 MIN_POINTS = 8
@@ -55,6 +60,10 @@ DECAY_SEEN = 0.1
 # square-root growth of a random-walk drift; k=0.7 is the optimum at that p (covers 91%).
 HORIZON_POWER = 0.5
 HORIZON_SCALE = 0.7
+# Calibration replays run at progress rounded down to 5% steps: one replay serves every batch
+# of a run within the step (a slightly earlier cut only makes the replays a little harder).
+CALIBRATION_STEP = 0.05
+SHAPE_TOLERANCE = 0.1  # schedules alike: lr/peak within 0.1 at every 5% of the run
 
 
 @dataclass(frozen=True)
@@ -234,6 +243,76 @@ def _decay_seen(usable: Sequence[tuple[ReferenceRun, _Curve]]) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _Joint:
+    """One law fitted jointly to the references: what a warm candidate is built from."""
+
+    name: str
+    fit: Fit
+    amps: np.ndarray  # shared amplitudes (the coefficients after the per-run offsets)
+    sd: np.ndarray  # transferred prior width per amplitude
+    se: np.ndarray  # the joint fit's standard error per amplitude
+    known: np.ndarray  # amplitudes the references identify
+    misfit: float
+    refs_note: str
+
+
+def _usable(refs: Sequence[ReferenceRun], scheduled: bool) -> list[tuple[ReferenceRun, _Curve]]:
+    """References of the same kind (with or without a schedule), binned after warmup."""
+    usable = []
+    for r in refs:
+        if (r.schedule is not None) != scheduled:
+            continue
+        s, v = np.asarray(r.steps, float), np.asarray(r.values, float)
+        ok = np.isfinite(v) & (v > 0)
+        start = r.schedule.peak_step(r.total_steps) if r.schedule is not None else 0
+        ok &= s >= start
+        if ok.sum() >= MIN_POINTS:
+            usable.append((r, _bin(s[ok], v[ok], REF_BINS)))
+    return usable
+
+
+def _joint_fits(refs: Sequence[ReferenceRun], scheduled: bool) -> tuple[_Joint, ...]:
+    """Each law fitted jointly to the usable references (they depend on nothing else, so the
+    result is memoised: a run's forecasts, and the calibration replays, reuse it)."""
+    return _JOINTS.get(_digest(refs, scheduled), lambda: _fit_joints(refs, scheduled))
+
+
+def _fit_joints(refs: Sequence[ReferenceRun], scheduled: bool) -> tuple[_Joint, ...]:
+    usable = _usable(refs, scheduled)
+    if not usable:
+        return ()
+    names = ("lr_annealing", "multi_power") if scheduled else ("power_law",)
+    run = np.concatenate([np.full(len(c.steps), i) for i, (_, c) in enumerate(usable)])
+    y = np.concatenate([c.values for _, c in usable])
+    w = np.concatenate([c.weights for _, c in usable])
+    sigma = float(np.median([c.sigma for _, c in usable]))
+    decays = scheduled and _decay_seen(usable)
+    refs_note = f"{len(usable)} finished runs: " + ", ".join(r.name or "?" for r, _ in usable)
+    out = []
+    for name in names:
+        if name == "multi_power" and not decays:
+            continue
+        designs = [_design(r.schedule, c.steps, max(r.total_steps, int(c.steps[-1])),
+                           name == "multi_power") for r, c in usable]
+        stacked = _stack(designs)
+        law = LAWS[name]
+        joint = fit_law(_stacked_law(law, run, len(usable)), stacked, y, w,
+                        starts(name, usable[0][1].steps, _decay_span(usable)), sigma,
+                        n_polish=1)
+        amps = joint.coef[len(usable):]
+        misfit = float(np.sqrt(np.average((1.0 - joint.fitted / y) ** 2, weights=w)))
+        se = _amplitude_se(joint, stacked, y, max(sigma, misfit))[len(usable):]
+        sd = TRANSFER_SD * np.abs(amps) + 1e-6 * float(np.mean(y))
+        known = se <= sd
+        if name == "lr_annealing":
+            known[-1] &= decays  # D (last) needs an observed lr decay
+        if name == "multi_power" and not known[-1]:
+            continue
+        out.append(_Joint(name, joint, amps, sd, se, known, misfit, refs_note))
+    return tuple(out)
+
+
 def _warm_candidates(
     refs: Sequence[ReferenceRun], sched: Schedule | None, curve: _Curve, horizon: int
 ) -> list[_Candidate]:
@@ -247,62 +326,28 @@ def _warm_candidates(
     cold default prior on D with a free memory lam, and the multi-power law, whose shape is all
     about the decay, is not offered.
     """
-    usable = []
-    for r in refs:
-        if (r.schedule is None) != (sched is None):
-            continue
-        s, v = np.asarray(r.steps, float), np.asarray(r.values, float)
-        ok = np.isfinite(v) & (v > 0)
-        start = r.schedule.peak_step(r.total_steps) if r.schedule is not None else 0
-        ok &= s >= start
-        if ok.sum() >= MIN_POINTS:
-            usable.append((r, _bin(s[ok], v[ok], REF_BINS)))
-    if not usable:
-        return []
-    names = ("lr_annealing", "multi_power") if sched is not None else ("power_law",)
-    run = np.concatenate([np.full(len(c.steps), i) for i, (_, c) in enumerate(usable)])
-    y = np.concatenate([c.values for _, c in usable])
-    w = np.concatenate([c.weights for _, c in usable])
-    sigma = float(np.median([c.sigma for _, c in usable]))
-    decays = sched is not None and _decay_seen(usable)
     out = []
-    for name in names:
-        if name == "multi_power" and not decays:
-            continue
-        designs = [_design(r.schedule, c.steps, max(r.total_steps, int(c.steps[-1])),
-                           name == "multi_power") for r, c in usable]
-        stacked = _stack(designs)
-        law = LAWS[name]
-        span = _decay_span(usable)
-        joint = fit_law(_stacked_law(law, run, len(usable)), stacked, y, w,
-                        starts(name, curve.steps, span), sigma, n_polish=1)
-        amps = joint.coef[len(usable):]
-        misfit = float(np.sqrt(np.average((1.0 - joint.fitted / y) ** 2, weights=w)))
-        se = _amplitude_se(joint, stacked, y, max(sigma, misfit))[len(usable):]
-        sd = TRANSFER_SD * np.abs(amps) + 1e-6 * float(np.mean(y))
-        known = se <= sd
-        if name == "lr_annealing":
-            known[-1] &= decays  # D (last) needs an observed lr decay
-        if name == "multi_power" and not known[-1]:
-            continue
-        rows = np.eye(len(law.coef_names))[1:]
-        refs_note = f"{len(usable)} finished runs: " + ", ".join(r.name or "?" for r, _ in usable)
-        if name == "lr_annealing" and not known[-1]:
-            cand = _unseen_anneal_candidate(joint, amps, sd, known, curve, sched, horizon)
-            alpha = float(joint.theta[0])
-            cand.prior_note = (f"{name} power law (alpha={alpha:.3g}) from {refs_note}; none "
-                               "of them decays its lr, so the annealing drop is priced by "
-                               "the default prior")
+    for j in _joint_fits(refs, sched is not None):
+        law = LAWS[j.name]
+        if j.name == "lr_annealing" and not j.known[-1]:
+            cand = _unseen_anneal_candidate(j.fit, j.amps, j.sd, j.known, curve, sched, horizon)
+            alpha = float(j.fit.theta[0])
+            cand.prior_note = (f"{j.name} power law (alpha={alpha:.3g}) from {j.refs_note}; "
+                               "none of them decays its lr, so the annealing drop is priced "
+                               "by the default prior")
             out.append(cand)
             continue
         # Transferred amplitudes keep their ±TRANSFER_SD prior, widened to the joint fit's
         # own standard error where that is larger (only the identified ones are kept).
-        prior = Prior(rows[known], amps[known], np.hypot(sd, se)[known]) if known.any() else None
-        shape = ", ".join(f"{n}={v:.3g}" for n, v in zip(law.theta_names, joint.theta,
+        rows = np.eye(len(law.coef_names))[1:]
+        known = j.known
+        prior = (Prior(rows[known], j.amps[known], np.hypot(j.sd, j.se)[known])
+                 if known.any() else None)
+        shape = ", ".join(f"{n}={v:.3g}" for n, v in zip(law.theta_names, j.fit.theta,
                                                             strict=True))
-        note = f"{name} shape ({shape}) and amplitudes from {refs_note}"
-        fixed = Start(joint.theta[None, :], tuple(None for _ in law.theta_names))
-        out.append(_Candidate(law, fixed, prior, note, misfit))
+        note = f"{j.name} shape ({shape}) and amplitudes from {j.refs_note}"
+        fixed = Start(j.fit.theta[None, :], tuple(None for _ in law.theta_names))
+        out.append(_Candidate(law, fixed, prior, note, j.misfit))
     return out
 
 
@@ -381,8 +426,13 @@ def forecast_trajectory(
     references: Sequence[ReferenceRun] = (),
     level: float = 0.9,
     seed: int = 0,
+    calibrate: bool = True,
 ) -> TrajectoryForecast:
-    """Forecast the metric at ``total_steps`` with a ``level`` interval and a curve to it."""
+    """Forecast the metric at ``total_steps`` with a ``level`` interval and a curve to it.
+
+    ``calibrate``: with finished references, replay them at this run's progress and correct
+    the forecast by how wrong it was on them (off for those replays themselves).
+    """
     steps = np.asarray(steps, dtype=float)
     values = np.asarray(values, dtype=float)
     order = np.argsort(steps, kind="stable")
@@ -431,6 +481,11 @@ def forecast_trajectory(
         sim = bootstrap(fit, d_fit, curve.values, pred, n, rng)
         draws.append(_widen(sim, errors.get(c.law.name), curve, curve_step, last, rng))
     sim = np.vstack(draws)
+    cal = (_calibrate(_alike(references, sched, horizon), last / end, seed)
+           if calibrate and warm and last < end else None)
+    if cal is not None:
+        grow = np.clip((curve_step - last) / max(end - last, 1.0), 0.0, 1.0) ** HORIZON_POWER
+        sim = cal.apply(sim, grow, rng)
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(sim, [alpha, 1.0 - alpha], axis=0)
     mean = np.mean(sim, axis=0)
@@ -453,8 +508,73 @@ def forecast_trajectory(
         result, status="ready", reason=reason, model=model,
         params=_params(fit), final_mean=float(mean[-1]), final_lower=float(lo[-1]),
         final_upper=float(hi[-1]), final_samples=sim[:, -1].copy(), curve_step=curve_step,
-        curve_mean=mean, curve_lower=lo, curve_upper=hi, prior=cand.prior_note,
+        curve_mean=mean, curve_lower=lo, curve_upper=hi,
+        prior="; ".join(n for n in (cand.prior_note, cal and cal.note()) if n) or None,
     )
+
+
+def _digest(refs: Sequence[ReferenceRun], *extra: object) -> bytes:
+    """Identity of the references' data (and of ``extra``) for the memos."""
+    h = hashlib.blake2b(repr(extra).encode(), digest_size=16)
+    for r in refs:
+        h.update(repr((r.name, r.total_steps)).encode())
+        h.update(np.asarray(r.steps, float).tobytes())
+        h.update(np.asarray(r.values, float).tobytes())
+        if r.schedule is not None:
+            grid = np.linspace(0.0, float(max(r.total_steps, 1)), 65)
+            h.update(np.asarray(r.schedule.lr(grid), float).tobytes())
+    return h.digest()
+
+
+_JOINTS: Memo[tuple[_Joint, ...]] = Memo(64)
+_CALIBRATIONS: Memo[Calibration | None] = Memo(256)
+
+
+def _shape(sched: Schedule, horizon: int) -> np.ndarray:
+    """The lr schedule as a share of its peak at each 5% of its run: comparable across
+    lengths and peak lrs."""
+    grid = np.linspace(0.0, float(horizon), 21)
+    return sched.lr(grid) / max(sched.peak_lr(horizon), 1e-300)
+
+
+def _alike(refs: Sequence[ReferenceRun], sched: Schedule | None,
+           horizon: int) -> list[ReferenceRun]:
+    """The references to replay: those forecast the way this run is (with a schedule or
+    without), and of them the ones with this run's schedule shape when there are enough: a
+    forecaster errs differently before a cooldown than on a constant lr."""
+    kind = [r for r in refs if (r.schedule is None) == (sched is None)]
+    if sched is None:
+        return kind
+    mine = _shape(sched, horizon)
+    same = [r for r in kind if r.schedule is not None and np.max(np.abs(
+        _shape(r.schedule, max(r.total_steps, 1)) - mine)) <= SHAPE_TOLERANCE]
+    return same if len(same) >= MIN_RUNS else kind
+
+
+def _calibrate(refs: Sequence[ReferenceRun], progress: float, seed: int) -> Calibration | None:
+    """Each reference cut at ``progress`` (in CALIBRATION_STEPs) of its planned steps and
+    forecast with the others as its references (leave one out), against how it ended."""
+    at = np.floor(progress / CALIBRATION_STEP + 1e-9) * CALIBRATION_STEP
+    return _CALIBRATIONS.get(_digest(refs, round(at, 6), seed),
+                             lambda: _replay(refs, at, seed))
+
+
+def _replay(refs: Sequence[ReferenceRun], progress: float, seed: int) -> Calibration | None:
+    predicted, actual = [], []
+    for i, r in enumerate(refs):
+        steps, values = np.asarray(r.steps, float), np.asarray(r.values, float)
+        ok = np.isfinite(values)
+        steps, values = steps[ok], values[ok]
+        cut = steps <= progress * r.total_steps
+        if not cut.any() or not ok.all():
+            continue
+        fc = forecast_trajectory(steps[cut], values[cut], total_steps=r.total_steps,
+                                 schedule=r.schedule, references=[*refs[:i], *refs[i + 1:]],
+                                 seed=seed, calibrate=False)
+        if fc.status == "ready" and fc.final_samples is not None:
+            predicted.append(fc.final_samples)
+            actual.append(final_value(steps, values))
+    return calibration(predicted, actual)
 
 
 def _params(fit: Fit) -> dict[str, float]:

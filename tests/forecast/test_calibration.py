@@ -1,0 +1,115 @@
+"""Calibration on finished runs: replayed forecasts correct a shared bias and too-narrow bands."""
+
+import numpy as np
+
+from tests.forecast.synthetic import noisy
+from workers.forecast import trajectory
+from workers.forecast.calibration import calibration, final_value
+from workers.forecast.schedule import schedule_from_spec
+from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
+
+TOTAL = 10_000
+CONSTANT = schedule_from_spec({"type": "constant", "peak_lr": 1e-3, "warmup_steps": 200,
+                               "total_steps": TOTAL})
+
+
+def _replays(actual: list[float], off: list[float], rel_sd: float) -> list[np.ndarray]:
+    """Forecast draws off by the factors ``off`` from ``actual``, with a +-rel_sd band."""
+    rng = np.random.default_rng(0)
+    return [a * o * np.exp(rel_sd * rng.standard_normal(400))
+            for a, o in zip(actual, off, strict=True)]
+
+
+def test_a_bias_the_replays_share_is_removed_and_narrow_bands_widened():
+    # Every replay was 5% high with a +-1% band: the bias is plain, the bands 5x too narrow.
+    actual = [2.0, 2.1, 2.2, 2.3, 2.4]
+    off = [1.05, 1.04, 1.06, 1.05, 1.055]
+    cal = calibration(_replays(actual, off, 0.002), actual)
+    assert cal is not None
+    assert 0.04 < cal.bias < 0.055
+    assert cal.scale > 2.0
+    assert "5 finished runs" in cal.note()
+
+
+def test_errors_within_their_own_noise_are_mostly_not_removed():
+    rng = np.random.default_rng(0)
+    actual = list(2.0 + rng.random(8))
+    err = [0.02, -0.018, 0.011, -0.025, 0.004, -0.009, 0.021, -0.012]  # mean ~0
+    cal = calibration(_replays(actual, list(np.exp(err)), 0.03), actual)
+    assert cal is not None
+    assert abs(cal.bias) < 0.3 * abs(float(np.mean(err))) + 1e-4
+    assert cal.scale == 1.0  # bands of +-5% already cover +-2% errors: never narrowed
+
+
+def test_fewer_than_three_replays_say_nothing():
+    assert calibration(_replays([2.0, 2.0], [1.05, 1.1], 0.01), [2.0, 2.0]) is None
+
+
+def test_applying_shifts_the_end_not_the_start_and_keeps_the_widening_centred():
+    actual = [2.0, 2.2, 2.4]
+    cal = calibration(_replays(actual, [1.08, 1.1, 1.12], 0.002), actual)
+    assert cal is not None and cal.bias > 0.05 and cal.scale > 2.0
+    sim = np.tile(np.array([3.0, 2.5, 2.2]), (200, 1)) * np.exp(
+        0.01 * np.random.default_rng(1).standard_normal((200, 1)))
+    out = cal.apply(sim, np.array([0.0, 0.5, 1.0]), np.random.default_rng(2))
+    assert np.allclose(out[:, 0], sim[:, 0])  # nothing moves at the last observation
+    shift = np.exp(np.mean(np.log(out[:, -1] / sim[:, -1])))
+    assert abs(shift - np.exp(-cal.bias)) < 1e-9  # antithetic widening: only the bias moves
+    assert np.std(np.log(out[:, -1])) > 2 * np.std(np.log(sim[:, -1]))
+
+
+def test_final_value_averages_the_last_two_percent_of_steps():
+    steps = np.arange(0, 1001, 5, dtype=float)
+    values = np.full(steps.shape, 2.0)
+    values[-1] = 1.0  # one noisy last point among the five in the last 20 steps
+    assert final_value(steps, values) == np.mean(values[steps >= 980])
+
+
+def _late_drop_run(amp: float, upto: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """A curve with a shared late drop (a capability appearing at 70%) that no law in the
+    forecaster has: every forecast from before it runs high by about the same amount."""
+    def law(t: np.ndarray) -> np.ndarray:
+        return 1.8 + amp * t**-0.3 - 0.12 / (1 + np.exp(-(t - 0.7 * TOTAL) / (0.04 * TOTAL)))
+
+    t = np.arange(250, upto + 1, 25, dtype=float)
+    y = noisy(law(t), 2e-3, np.random.default_rng(seed))
+    return t, y, float(law(np.array([float(TOTAL)]))[0])
+
+
+def test_finished_runs_that_show_a_late_drop_correct_a_forecast_made_before_it():
+    refs = []
+    for i, amp in enumerate((2.4, 2.7, 3.0, 3.3, 3.6)):
+        rt, ry, _ = _late_drop_run(amp, TOTAL, seed=10 + i)
+        refs.append(ReferenceRun(rt, ry, TOTAL, CONSTANT, name=f"ref{i}"))
+    t, y, truth = _late_drop_run(2.85, TOTAL // 2, seed=1)
+    plain = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs,
+                                calibrate=False)
+    cal = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs)
+    plain_err, cal_err = plain.final_mean / truth - 1, cal.final_mean / truth - 1
+    assert plain_err > 0.02 and not plain.final_lower <= truth <= plain.final_upper
+    assert abs(cal_err) < plain_err / 3
+    assert cal.final_lower <= truth <= cal.final_upper
+    assert "calibrated on 5 finished runs" in cal.prior
+
+
+def test_references_are_fitted_jointly_once_and_replayed_once_per_progress_step():
+    refs = []
+    for i, amp in enumerate((2.4, 2.7, 3.0)):
+        rt, ry, _ = _late_drop_run(amp, TOTAL, seed=20 + i)
+        refs.append(ReferenceRun(rt, ry, TOTAL, CONSTANT, name=f"memo{i}"))
+    t, y, _ = _late_drop_run(2.85, 4_000, seed=2)
+    joints, replays = trajectory._JOINTS.misses, trajectory._CALIBRATIONS.misses
+    first = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs)
+    # The current fit plus one leave-one-out joint fit per reference, one replay set.
+    assert trajectory._JOINTS.misses - joints == 1 + len(refs)
+    assert trajectory._CALIBRATIONS.misses - replays == 1
+    t2, y2, _ = _late_drop_run(2.85, 4_100, seed=2)  # the next batch: same 5% progress step
+    again = forecast_trajectory(t2, y2, total_steps=TOTAL, schedule=CONSTANT, references=refs)
+    assert trajectory._JOINTS.misses - joints == 1 + len(refs)
+    assert trajectory._CALIBRATIONS.misses - replays == 1
+    assert again.status == first.status == "ready"
+    # A changed reference is new data: refitted, never a stale hit.
+    changed = [*refs[:-1], ReferenceRun(refs[-1].steps, refs[-1].values * 1.01, TOTAL,
+                                        CONSTANT, name="memo2")]
+    forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=changed)
+    assert trajectory._JOINTS.misses - joints > 1 + len(refs)

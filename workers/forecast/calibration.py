@@ -1,0 +1,73 @@
+"""Calibration on finished runs: how wrong the forecaster was on them at the same progress.
+
+A law fitted to one partial curve cannot see its own misspecification far ahead (short runs of
+small models keep a steady log-log slope that every law with a floor flattens). A project's
+finished runs can: each is cut at this run's progress, forecast the way this run is, and
+compared with how it really ended. Their log errors give a bias, removed only in the part the
+runs agree on (shrunk by its standard error), and their errors in units of their own interval's
+width say by how much the intervals were too narrow (never narrowed: too few runs to trust a
+tightening): split conformal prediction, with the group's finished runs as the calibration set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_RUNS = 3  # fewer replayed runs say nothing about a bias or a spread
+TRUTH_SPAN = 0.02  # a finished run ended at the mean of its last 2% of steps (batch noise)
+Z90 = 1.6449  # normal quantile of a central 90% interval
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Log errors log(forecast / actual) of the replayed runs, and what they imply."""
+
+    errors: tuple[float, ...]
+    bias: float  # the shared part of the errors, removed from the forecast
+    scale: float  # >= 1: how much wider the intervals had to be to cover the replays
+
+    def note(self) -> str:
+        return (f"calibrated on {len(self.errors)} finished runs replayed at this progress: "
+                f"their forecasts were off by {np.mean(self.errors) * 100:+.2g}% on average "
+                f"(sd {np.std(self.errors) * 100:.2g}%); bias removed {self.bias * 100:+.2g}%, "
+                f"interval widened x{self.scale:.2g}")
+
+    def apply(self, sim: np.ndarray, grow: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Shift the draws by the bias and widen them by the scale; ``grow`` (0 at the last
+        observation, 1 at the target) phases both in along the predicted curve."""
+        extra = _log_sd(sim[:, -1]) * np.sqrt(self.scale**2 - 1.0)
+        z = rng.standard_normal((len(sim) + 1) // 2)
+        z = np.concatenate([z, -z])[: len(sim)]  # antithetic: the widening keeps the mean
+        return sim * np.exp(grow[None, :] * (extra * z[:, None] - self.bias))
+
+
+def _log_sd(draws: np.ndarray) -> float:
+    """The sd a normal would need for the draws' central 90% in log space."""
+    lo, hi = np.quantile(np.log(draws), [0.05, 0.95])
+    return float(hi - lo) / (2 * Z90)
+
+
+def final_value(steps: np.ndarray, values: np.ndarray) -> float:
+    """How a finished run ended: the mean of its last TRUTH_SPAN of steps."""
+    span = TRUTH_SPAN * max(float(steps[-1] - steps[0]), 1.0)
+    return float(np.mean(values[steps >= steps[-1] - span]))
+
+
+def calibration(predicted: list[np.ndarray], actual: list[float]) -> Calibration | None:
+    """From the replayed forecasts' final draws and the true final values; None with fewer
+    than MIN_RUNS usable replays."""
+    pairs = [(p, a) for p, a in zip(predicted, actual, strict=True)
+             if np.isfinite(a) and a > 0 and p.size and np.all(p > 0)]
+    if len(pairs) < MIN_RUNS:
+        return None
+    err = np.array([np.log(np.mean(p) / a) for p, a in pairs])
+    own = np.array([max(_log_sd(p), 1e-6) for p, _ in pairs])
+    k, mean = len(err), float(np.mean(err))
+    se2 = float(np.var(err, ddof=1)) / k
+    # Positive-part James-Stein shrinkage: a mean within its own noise is mostly not removed.
+    keep = max(0.0, 1.0 - se2 / mean**2) if mean else 0.0
+    bias = keep * mean
+    scale = float(np.sqrt(np.mean(((err - bias) / own) ** 2)))
+    return Calibration(tuple(float(e) for e in err), bias, max(scale, 1.0))
