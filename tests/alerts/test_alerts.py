@@ -166,8 +166,13 @@ def test_an_alert_is_retried_after_the_receiver_was_down(app_client, receiver, p
     dispatcher.send(SWEEP)
     wait_until(lambda: len(receiver.received) == 1, 90, "no single alert arrived",
                every=0.05)
-    alert = client.get(f"/api/v1/projects/{project}/alerts").json()["alerts"][0]
+
+    # The worker records the attempt once the receiver has answered: a moment later.
+    alert = poll(lambda: client.get(f"/api/v1/projects/{project}/alerts").json()["alerts"][0],
+                 lambda a: a["state"] != "pending", 30, "the delivery was never recorded",
+                 every=0.05)
     assert (alert["state"], alert["delivered"], alert["attempts"]) == ("delivered", True, 2)
+    assert len(receiver.received) == 1
 
 
 def test_a_silent_run_is_marked_crashed_and_alerts_stalled(app_client, receiver, project,
