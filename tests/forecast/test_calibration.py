@@ -53,9 +53,10 @@ def test_applying_shifts_the_end_not_the_start_and_keeps_the_widening_centred():
         0.01 * np.random.default_rng(1).standard_normal((200, 1)))
     out = cal.apply(sim, np.array([0.0, 0.5, 1.0]), np.random.default_rng(2))
     assert np.allclose(out[:, 0], sim[:, 0])  # nothing moves at the last observation
-    shift = np.exp(np.mean(np.log(out[:, -1] / sim[:, -1])))
-    assert abs(shift - np.exp(-cal.bias)) < 1e-9  # antithetic widening: only the bias moves
-    assert np.std(np.log(out[:, -1])) > 2 * np.std(np.log(sim[:, -1]))
+    # Mean-preserving widening: only the bias moves the forecast (to sampling precision).
+    assert abs(np.mean(out[:, -1]) / np.mean(sim[:, -1]) / np.exp(-cal.bias) - 1) < 0.002
+    widened = np.std(np.log(out[:, -1]))
+    assert 2 * np.std(np.log(sim[:, -1])) < widened <= 1.05 * cal.spread
 
 
 def test_final_value_averages_the_last_two_percent_of_steps():

@@ -27,6 +27,7 @@ class Calibration:
     errors: tuple[float, ...]
     bias: float  # the shared part of the errors, removed from the forecast
     scale: float  # >= 1: how much wider the intervals had to be to cover the replays
+    spread: float  # the replays' rms error around the bias: the most a band is widened to
 
     def note(self) -> str:
         return (f"calibrated on {len(self.errors)} finished runs replayed at this progress: "
@@ -35,12 +36,16 @@ class Calibration:
                 f"interval widened x{self.scale:.2g}")
 
     def apply(self, sim: np.ndarray, grow: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Shift the draws by the bias and widen them by the scale; ``grow`` (0 at the last
-        observation, 1 at the target) phases both in along the predicted curve."""
-        extra = _log_sd(sim[:, -1]) * np.sqrt(self.scale**2 - 1.0)
+        """Shift the draws by the bias and widen them by the scale, but not beyond the
+        replays' own spread (a band already wider than the replays erred stays as it is);
+        ``grow`` (0 at the last observation, 1 at the target) phases both in along the curve."""
+        own = _log_sd(sim[:, -1])
+        target = min(own * self.scale, max(own, self.spread))
+        extra = grow[None, :] * np.sqrt(max(target**2 - own**2, 0.0))
         z = rng.standard_normal((len(sim) + 1) // 2)
-        z = np.concatenate([z, -z])[: len(sim)]  # antithetic: the widening keeps the mean
-        return sim * np.exp(grow[None, :] * (extra * z[:, None] - self.bias))
+        z = np.concatenate([z, -z])[: len(sim), None]
+        # Mean-preserving log-normal widening: only the bias moves the forecast.
+        return sim * np.exp(extra * z - extra**2 / 2 - grow[None, :] * self.bias)
 
 
 def _log_sd(draws: np.ndarray) -> float:
@@ -70,4 +75,5 @@ def calibration(predicted: list[np.ndarray], actual: list[float]) -> Calibration
     keep = max(0.0, 1.0 - se2 / mean**2) if mean else 0.0
     bias = keep * mean
     scale = float(np.sqrt(np.mean(((err - bias) / own) ** 2)))
-    return Calibration(tuple(float(e) for e in err), bias, max(scale, 1.0))
+    spread = float(np.sqrt(np.mean((err - bias) ** 2) + keep * se2))
+    return Calibration(tuple(float(e) for e in err), bias, max(scale, 1.0), spread)
