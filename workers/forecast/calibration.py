@@ -33,7 +33,8 @@ class Calibration:
         return (f"calibrated on {len(self.errors)} finished runs replayed at this progress: "
                 f"their forecasts were off by {np.mean(self.errors) * 100:+.2g}% on average "
                 f"(sd {np.std(self.errors) * 100:.2g}%); bias removed {self.bias * 100:+.2g}%, "
-                f"interval widened x{self.scale:.2g}")
+                f"interval widened up to x{self.scale:.2g}, to at most "
+                f"+-{Z90 * self.spread * 100:.2g}%")
 
     def apply(self, sim: np.ndarray, grow: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Shift the draws by the bias and widen them by the scale, but not beyond the

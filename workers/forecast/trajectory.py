@@ -563,10 +563,8 @@ def _replay(refs: Sequence[ReferenceRun], progress: float, seed: int) -> Calibra
     predicted, actual = [], []
     for i, r in enumerate(refs):
         steps, values = np.asarray(r.steps, float), np.asarray(r.values, float)
-        ok = np.isfinite(values)
-        steps, values = steps[ok], values[ok]
         cut = steps <= progress * r.total_steps
-        if not cut.any() or not ok.all():
+        if not cut.any() or not np.isfinite(values).all():
             continue
         fc = forecast_trajectory(steps[cut], values[cut], total_steps=r.total_steps,
                                  schedule=r.schedule, references=[*refs[:i], *refs[i + 1:]],
