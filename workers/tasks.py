@@ -7,6 +7,7 @@ embedded in-process runner execute exactly the same code.
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.alerts.service import (
+    Reference,
     policy_for,
     record_decision,
     reference_for,
@@ -77,14 +79,32 @@ def _references(session: Session, run: Run, key: str) -> list[ReferenceRun]:
     )
     if run.group:
         stmt = stmt.where(Run.group == run.group)
-    refs: list[ReferenceRun] = []
-    for other, series in session.execute(stmt):
-        steps, values = for_fitting(session, series, max_points=500)
-        refs.append(ReferenceRun(
-            steps=steps, values=values, total_steps=int(other.total_steps or series.last_step),
-            schedule=_schedule(other), name=other.name,
-        ))
-    return refs
+    return [_reference_run(session, other, series) for other, series in session.execute(stmt)]
+
+
+def _reference_run(session: Session, run: Run, series: Series) -> ReferenceRun:
+    steps, values = for_fitting(session, series, max_points=500)
+    return ReferenceRun(steps=steps, values=values,
+                        total_steps=int(run.total_steps or series.last_step),
+                        schedule=_schedule(run), name=run.name, run_id=run.id)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What a run's forecast is made from; the stop decision's paired check reuses it."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    total_steps: int
+    schedule: Schedule | None
+    lr_steps: np.ndarray | None
+    lr_values: np.ndarray | None
+    references: list[ReferenceRun]
+
+    def forecast(self) -> TrajectoryForecast:
+        return forecast_trajectory(
+            self.steps, self.values, total_steps=self.total_steps, schedule=self.schedule,
+            lr_steps=self.lr_steps, lr_values=self.lr_values, references=self.references)
 
 
 def _fields(fc: TrajectoryForecast, fitted_upto: int) -> dict[str, Any]:
@@ -109,9 +129,29 @@ def _fields(fc: TrajectoryForecast, fitted_upto: int) -> dict[str, Any]:
     }
 
 
+def _paired(session: Session, key: str, reference: Reference, inputs: _Inputs,
+            mode: str) -> float:
+    """P(underperform) against the reference run as it looked at this run's progress
+    (stopping.paired_p_underperform); NaN where that comparison cannot be made."""
+    other = session.get(Run, reference.run_id)
+    series = find_series(session, reference.run_id, key) if other is not None else None
+    if other is None or series is None or not series.count:
+        return float("nan")
+    return stopping.paired_p_underperform(
+        inputs.steps, inputs.values, total_steps=inputs.total_steps, schedule=inputs.schedule,
+        lr_steps=inputs.lr_steps, lr_values=inputs.lr_values,
+        reference=_reference_run(session, other, series), reference_value=reference.value,
+        others=[r for r in inputs.references if r.run_id != other.id], mode=mode,
+        reference_sd=reference.sd)
+
+
 def _decide(session, settings: Settings, dispatcher: Dispatcher, run: Run, key: str,
-            fc: TrajectoryForecast, fields: dict[str, Any]) -> None:
-    """Health events from the fit, then the stop policy's decision on this metric."""
+            fc: TrajectoryForecast, fields: dict[str, Any], inputs: _Inputs) -> None:
+    """Health events from the fit, then the stop policy's decision on this metric.
+
+    A stop the forecast asks for must also hold against the reference run replayed at this
+    run's progress (a forecaster wrong the same way on both then cannot stop the run that
+    would have won); that second check costs two forecasts, so it runs only then."""
     set_event(session, dispatcher, settings.public_url, run, "diverged",
               fc.status == "diverged", {"metric": key, "reason": fc.reason})
     policy = policy_for(session, run)
@@ -124,12 +164,18 @@ def _decide(session, settings: Settings, dispatcher: Dispatcher, run: Run, key: 
     if reference is None:
         return
     value = reference.value
-    p = stopping.p_underperform(fc.final_samples, value, policy.mode, reference.sd)
+    p_forecast = p = stopping.p_underperform(fc.final_samples, value, policy.mode, reference.sd)
+    paired = float("nan")
+    if reference.run_id and stopping.should_stop(p, policy.threshold, progress,
+                                                 policy.min_progress):
+        paired = _paired(session, key, reference, inputs, policy.mode)
+        p = min(p, paired) if math.isfinite(paired) else p
     stop = stopping.should_stop(p, policy.threshold, progress, policy.min_progress)
     fields["p_underperform"], fields["should_stop"] = _finite_or_none(p), stop
     reason = {"metric": key, "forecast": forecast, "reference": value,
               "reference_label": reference.label, "reference_sd": reference.sd,
-              "p_underperform": _finite_or_none(p),
+              "p_underperform": _finite_or_none(p), "p_forecast": _finite_or_none(p_forecast),
+              "p_paired": _finite_or_none(paired),
               "threshold": policy.threshold, "progress": progress,
               "min_progress": policy.min_progress}
     record_decision(session, dispatcher, settings.public_url, run, stop, reason)
@@ -168,16 +214,15 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
     fitted_upto = int(series.last_step or 0)
     schedule = _schedule(run)
     target = run.total_steps or (schedule.total_steps if schedule else None)
-    fc = None
+    fc = inputs = None
     if target:
         lr = find_series(session, run_id, "lr")
         lr_steps, lr_values = for_fitting(session, lr) if lr else (None, None)
-        fc = forecast_trajectory(
-            steps, values, total_steps=int(target), schedule=schedule,
-            lr_steps=lr_steps, lr_values=lr_values, references=_references(session, run, key),
-        )
+        inputs = _Inputs(steps, values, int(target), schedule, lr_steps, lr_values,
+                         _references(session, run, key))
+        fc = inputs.forecast()
     done = finish_request(session, series, fitted_upto)  # locks the series row first
-    if fc is None:
+    if fc is None or inputs is None:
         store_forecast(session, run_id, key, {
             "status": "insufficient_data", "fitted_upto_step": fitted_upto,
             "reason": "the run has no total_steps: set it (or a schedule) to give a target",
@@ -186,7 +231,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
         })
     else:
         fields = _fields(fc, fitted_upto)
-        _decide(session, settings, dispatcher, run, key, fc, fields)
+        _decide(session, settings, dispatcher, run, key, fc, fields, inputs)
         store_forecast(session, run_id, key, fields)
     return "stored" if done else "moved on"
 

@@ -65,6 +65,7 @@ class Reference:
     value: float
     label: str
     sd: float = 0.0
+    run_id: str | None = None  # the finished run it comes from (None: a target value)
 
 
 def reference_for(session: Session, run: Run, policy: StopPolicy) -> Reference | None:
@@ -77,7 +78,7 @@ def reference_for(session: Session, run: Run, policy: StopPolicy) -> Reference |
     # there is one: a single noisy last point would move the bar. That value is an estimate,
     # so its interval comes along as an sd for the comparison.
     stmt = (
-        select(Run.name, Series.last_value, Forecast.final_mean, Forecast.final_lower,
+        select(Run.id, Run.name, Series.last_value, Forecast.final_mean, Forecast.final_lower,
                Forecast.final_upper, Forecast.level)
         .join(Series, Series.run_id == Run.id)
         .outerjoin(Forecast, and_(Forecast.run_id == Run.id, Forecast.key == Series.key,
@@ -88,15 +89,16 @@ def reference_for(session: Session, run: Run, policy: StopPolicy) -> Reference |
     if policy.group is not None or run.group is not None:
         stmt = stmt.where(Run.group == (policy.group or run.group))
     finals = sorted(
-        ((last, 0.0, name) if smooth is None else
-         (smooth, _interval_sd(lower, upper, level), name)
-         for name, last, smooth, lower, upper, level in session.execute(stmt) if last == last),
+        ((last, 0.0, name, rid) if smooth is None else
+         (smooth, _interval_sd(lower, upper, level), name, rid)
+         for rid, name, last, smooth, lower, upper, level in session.execute(stmt)
+         if last == last),
         key=lambda f: f[0], reverse=policy.mode == "max")
     if len(finals) < k:
         return None
-    value, sd, name = finals[k - 1]
+    value, sd, name, rid = finals[k - 1]
     label = "best" if k == 1 else f"{k}-th best"
-    return Reference(float(value), f"{label} finished run {name!r} ({value:.4g})", sd)
+    return Reference(float(value), f"{label} finished run {name!r} ({value:.4g})", sd, rid)
 
 
 def _interval_sd(lower: float | None, upper: float | None, level: float | None) -> float:

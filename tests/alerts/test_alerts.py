@@ -126,6 +126,8 @@ def test_a_run_that_crosses_the_threshold_alerts_exactly_once(app_client, receiv
     run = client.get(f"/api/v1/runs/{bad}").json()
     assert run["should_stop"] is True and answers[-1] is True
     assert run["stop_reason"]["p_underperform"] >= 0.9
+    # The stop held against the reference run replayed at this run's progress too.
+    assert run["stop_reason"]["p_paired"] >= 0.9
     assert "best finished run" in run["stop_reason"]["reference_label"]
     forecast = client.get(f"/api/v1/runs/{bad}/forecast/loss").json()
     assert forecast["should_stop"] is True and forecast["p_underperform"] >= 0.9

@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
 
-from workers.forecast.stopping import p_underperform, should_stop
+from bench.curves_data import TINYLM, DevRun, load_curves
+from workers.forecast.schedule import schedule_from_spec
+from workers.forecast.stopping import p_underperform, paired_p_underperform, should_stop
+from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
 
 
 def test_p_underperform_counts_draws_worse_than_reference():
@@ -33,3 +36,50 @@ def test_an_uncertain_reference_keeps_a_near_tie_from_stopping_a_run():
     far = p_underperform(draws + 0.05, 3.0, "min", reference_sd=0.005)
     assert far > 0.99
     assert p_underperform(draws, 3.0, "max", reference_sd=0.005) == pytest.approx(1 - near)
+
+
+def _tinylm(name: str) -> DevRun:
+    return next(r for r in load_curves(TINYLM) if r.run_id == name)
+
+
+def _finished(run: DevRun) -> tuple[ReferenceRun, float, float]:
+    """A finished run as a reference: its data, fitted final value and that value's sd."""
+    sched = schedule_from_spec(run.lr_spec)
+    fc = forecast_trajectory(run.steps, run.loss, total_steps=run.target_step, schedule=sched)
+    sd = (fc.final_upper - fc.final_lower) / (2 * 1.6449)
+    return ReferenceRun(run.steps, run.loss, run.target_step, sched, run.run_id), fc.final_mean, sd
+
+
+def test_the_paired_check_keeps_the_eventual_best_of_a_real_lr_sweep_running():
+    # Two real runs of bench/data/tinylm (one model, constant lr): 0.0079 finished at 1.566,
+    # 0.0032 ends better (1.550) but learns more slowly. At 35% of its steps, forecast with
+    # the finished run as its reference, it looks surely worse (the floor laws flatten a
+    # curve that keeps its slope): the plain test would stop the sweep's best run.
+    ref, value, sd = _finished(_tinylm("d64_constant_lr0.0079"))
+    run = _tinylm("d64_constant_lr0.0032")
+    assert run.truth < value
+    steps, loss = run.prefix(0.35)
+    sched = schedule_from_spec(run.lr_spec)
+    fc = forecast_trajectory(steps, loss, total_steps=run.target_step, schedule=sched,
+                             references=[ref])
+    assert p_underperform(fc.final_samples, value, "min", sd) >= 0.9
+    # The finished run forecast at the same progress was wrong the same way: no stop.
+    paired = paired_p_underperform(steps, loss, total_steps=run.target_step, schedule=sched,
+                                   reference=ref, reference_value=value, others=[],
+                                   reference_sd=sd)
+    assert paired < 0.9
+    # A run that does end far worse (peak lr 0.05: 2.66) is still told apart at 25%.
+    bad = _tinylm("d64_constant_lr0.05")
+    steps, loss = bad.prefix(0.25)
+    assert paired_p_underperform(steps, loss, total_steps=bad.target_step,
+                                 schedule=schedule_from_spec(bad.lr_spec), reference=ref,
+                                 reference_value=value, others=[], reference_sd=sd) > 0.99
+
+
+def test_the_paired_check_declines_runs_of_another_schedule_shape():
+    ref, value, sd = _finished(_tinylm("d64_constant_lr0.0079"))
+    run = _tinylm("d64_cosine_lr0.0079")
+    steps, loss = run.prefix(0.5)
+    assert np.isnan(paired_p_underperform(
+        steps, loss, total_steps=run.target_step, schedule=schedule_from_spec(run.lr_spec),
+        reference=ref, reference_value=value, others=[], reference_sd=sd))

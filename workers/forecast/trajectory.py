@@ -75,6 +75,7 @@ class ReferenceRun:
     total_steps: int
     schedule: Schedule | None
     name: str = ""
+    run_id: str = ""  # where it came from: names need not be unique
 
 
 @dataclass
@@ -186,8 +187,9 @@ def _status(steps: np.ndarray, values: np.ndarray, start_step: float) -> tuple[s
     return None
 
 
-def _effective_schedule(schedule: Schedule | None, lr_steps: np.ndarray | None,
-                        lr_values: np.ndarray | None, total_steps: int) -> Schedule | None:
+def effective_schedule(schedule: Schedule | None, lr_steps: np.ndarray | None,
+                       lr_values: np.ndarray | None, total_steps: int) -> Schedule | None:
+    """The schedule a run follows: its logged lr, with the plan for what is still ahead."""
     if lr_steps is not None and lr_values is not None and len(lr_steps) > 0:
         return schedule_from_logged(np.asarray(lr_steps), np.asarray(lr_values), schedule,
                                     total_steps)
@@ -439,7 +441,7 @@ def forecast_trajectory(
     steps, values = steps[order], values[order]
     target = int(total_steps)
     result = TrajectoryForecast("insufficient_data", "", target, level=level)
-    sched = _effective_schedule(schedule, lr_steps, lr_values, target)
+    sched = effective_schedule(schedule, lr_steps, lr_values, target)
     horizon = max(target, sched.total_steps if sched else 0, int(steps[-1]) if len(steps) else 0)
     warmup_end = float(sched.peak_step(horizon)) if sched is not None else 0.0
     if len(steps) == 0:
@@ -537,17 +539,22 @@ def _shape(sched: Schedule, horizon: int) -> np.ndarray:
     return sched.lr(grid) / max(sched.peak_lr(horizon), 1e-300)
 
 
+def same_shape(ref: ReferenceRun, sched: Schedule | None, horizon: int) -> bool:
+    """Whether ``ref`` ran the schedule shape ``sched`` plans (lr / peak within
+    SHAPE_TOLERANCE at every 5% of the run), or, without schedules, neither had one."""
+    if ref.schedule is None or sched is None:
+        return ref.schedule is None and sched is None
+    return bool(np.max(np.abs(_shape(ref.schedule, max(ref.total_steps, 1))
+                              - _shape(sched, horizon))) <= SHAPE_TOLERANCE)
+
+
 def _alike(refs: Sequence[ReferenceRun], sched: Schedule | None,
            horizon: int) -> list[ReferenceRun]:
     """The references to replay: those forecast the way this run is (with a schedule or
     without), and of them the ones with this run's schedule shape when there are enough: a
     forecaster errs differently before a cooldown than on a constant lr."""
     kind = [r for r in refs if (r.schedule is None) == (sched is None)]
-    if sched is None:
-        return kind
-    mine = _shape(sched, horizon)
-    same = [r for r in kind if r.schedule is not None and np.max(np.abs(
-        _shape(r.schedule, max(r.total_steps, 1)) - mine)) <= SHAPE_TOLERANCE]
+    same = [r for r in kind if same_shape(r, sched, horizon)]
     return same if len(same) >= MIN_RUNS else kind
 
 
