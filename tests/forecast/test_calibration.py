@@ -3,7 +3,7 @@
 import numpy as np
 
 from tests.forecast.synthetic import noisy
-from workers.forecast import trajectory
+from workers.forecast import trajectory, transfer
 from workers.forecast.calibration import calibration, final_value
 from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
@@ -99,18 +99,18 @@ def test_references_are_fitted_jointly_once_and_replayed_once_per_progress_step(
         rt, ry, _ = _late_drop_run(amp, TOTAL, seed=20 + i)
         refs.append(ReferenceRun(rt, ry, TOTAL, CONSTANT, name=f"memo{i}"))
     t, y, _ = _late_drop_run(2.85, 4_000, seed=2)
-    joints, replays = trajectory._JOINTS.misses, trajectory._CALIBRATIONS.misses
+    joints, replays = transfer.JOINTS.misses, trajectory._CALIBRATIONS.misses
     first = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs)
     # The current fit plus one leave-one-out joint fit per reference, one replay set.
-    assert trajectory._JOINTS.misses - joints == 1 + len(refs)
+    assert transfer.JOINTS.misses - joints == 1 + len(refs)
     assert trajectory._CALIBRATIONS.misses - replays == 1
     t2, y2, _ = _late_drop_run(2.85, 4_100, seed=2)  # the next batch: same 5% progress step
     again = forecast_trajectory(t2, y2, total_steps=TOTAL, schedule=CONSTANT, references=refs)
-    assert trajectory._JOINTS.misses - joints == 1 + len(refs)
+    assert transfer.JOINTS.misses - joints == 1 + len(refs)
     assert trajectory._CALIBRATIONS.misses - replays == 1
     assert again.status == first.status == "ready"
     # A changed reference is new data: refitted, never a stale hit.
     changed = [*refs[:-1], ReferenceRun(refs[-1].steps, refs[-1].values * 1.01, TOTAL,
                                         CONSTANT, name="memo2")]
     forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=changed)
-    assert trajectory._JOINTS.misses - joints > 1 + len(refs)
+    assert transfer.JOINTS.misses - joints > 1 + len(refs)
