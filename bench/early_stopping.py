@@ -1,6 +1,6 @@
 """Early stopping: how many steps Curvecast's stop policy saves, and at what cost (issue 6).
 
-    .venv/bin/python -m bench.early_stopping [--orders 3] [--seeds 3] [--servers 2]
+    .venv/bin/python -m bench.early_stopping [--orders 3] [--seeds 3] [--servers 2] [--offline]
 
 Sweeps (bench/sweeps.py: the Luo dev curves grouped by model size and planned length, the
 learning-rate sweeps of real runs made here by bench/train_curves.py, and simulated LR sweeps)
@@ -25,10 +25,11 @@ import logging
 import statistics
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import cycle
+from statistics import NormalDist
 
 import httpx
 import numpy as np
@@ -36,6 +37,10 @@ import optuna
 
 from bench.servers import ADMIN_KEY, curvecast_server, fresh_database, wait_forecast
 from bench.sweeps import Sweep, SweepRun, real_sweeps, sim_sweeps, tinylm_sweeps
+from workers.forecast import stopping
+from workers.forecast.schedule import schedule_from_spec
+from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
+from workers.tasks import MAX_REFERENCES
 
 FRACS = np.arange(1, 21) / 20  # checkpoints: every 5% of the planned steps
 MIN_PROGRESS = 0.1
@@ -119,6 +124,61 @@ def _log_run(c: httpx.Client, rid: str, run: SweepRun, rep: Replay,
             return Outcome(step, True)
     c.patch(f"/api/v1/runs/{rid}", json={"status": "finished"}).raise_for_status()
     return Outcome(run.total_steps, False)
+
+
+# --- Curvecast offline: the same decisions without the service ------------------------------
+
+def _finished(run: SweepRun, refs: list[ReferenceRun]) -> tuple[ReferenceRun, float, float]:
+    """A run that ran to the end, as the service values it: its fitted final value and the
+    sd of that value's interval (backend.alerts.service.reference_for)."""
+    sched = schedule_from_spec(run.lr_spec)
+    fc = forecast_trajectory(run.steps, run.loss, total_steps=run.total_steps, schedule=sched,
+                             references=refs)
+    sd = (fc.final_upper - fc.final_lower) / (2 * NormalDist().inv_cdf(0.5 + fc.level / 2))
+    return ReferenceRun(run.steps, run.loss, run.total_steps, sched, run.name), fc.final_mean, sd
+
+
+def replay_offline(sweep: Sweep, threshold: float) -> Replay:
+    """Curvecast's decisions with forecast_trajectory called directly: at each checkpoint the
+    run is forecast with the sweep's finished runs as references (latest first, at most
+    MAX_REFERENCES), judged against the best of them, and decided by stopping.decide with the
+    paired check, as workers.tasks does. No logging, batching or debouncing, so a minute
+    instead of ten; for trying changes, with the API replays as the figures of record."""
+    rep = Replay(f"curvecast@{threshold:g}", sweep, [])
+    finished: list[tuple[ReferenceRun, float, float]] = []
+    for run in sweep.runs:
+        sched = schedule_from_spec(run.lr_spec)
+        refs = [f[0] for f in finished[::-1][:MAX_REFERENCES]]
+        outcome = Outcome(run.total_steps, False)
+        best = min(finished, key=lambda f: f[1]) if finished else None
+        for frac, step, _ in checkpoints(run) if best else ():
+            seen = run.steps <= step
+            if not MIN_PROGRESS <= frac < 1.0 or not seen.any():
+                continue
+            steps, loss = run.steps[seen], run.loss[seen]
+            fc = forecast_trajectory(steps, loss, total_steps=run.total_steps, schedule=sched,
+                                     references=refs)
+            if fc.status != "ready":
+                continue
+            ref, value, sd = best
+            paired = functools.partial(
+                stopping.paired_p_underperform, steps, loss, total_steps=run.total_steps,
+                schedule=sched, reference=ref, reference_value=value, reference_sd=sd,
+                others=[r for r in refs if r is not ref])
+            p = stopping.p_underperform(fc.final_samples, value, "min", sd)
+            if stopping.decide(p, threshold, frac, MIN_PROGRESS, paired).stop:
+                outcome = Outcome(step, True)
+                break
+        if not outcome.stopped:
+            finished.append(_finished(run, refs))
+        rep.outcomes.append(outcome)
+    return rep
+
+
+def run_offline(sweeps: list[Sweep], thresholds: tuple[float, ...]) -> list[Replay]:
+    jobs = [(s, t) for t in thresholds for s in sweeps]
+    with ProcessPoolExecutor() as pool:
+        return list(pool.map(replay_offline, *zip(*jobs, strict=True)))
 
 
 # --- Baselines: Optuna pruners, ask/tell ------------------------------------------------------
@@ -259,12 +319,15 @@ def main() -> None:
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.9, 0.8])
     ap.add_argument("--servers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--offline", action="store_true",
+                    help="decide with forecast_trajectory directly, no server (see replay_offline)")
     args = ap.parse_args()
     optuna.logging.set_verbosity(logging.WARNING)
     sweeps = real_sweeps(args.orders) + tinylm_sweeps(args.orders) + sim_sweeps(args.seeds)
     print(f"{len(sweeps)} sweeps, {sum(len(s.runs) for s in sweeps)} runs")
     start = time.monotonic()
-    replays = run_curvecast(sweeps, tuple(args.thresholds), args.servers, args.threads)
+    replays = (run_offline(sweeps, tuple(args.thresholds)) if args.offline else
+               run_curvecast(sweeps, tuple(args.thresholds), args.servers, args.threads))
     wall = time.monotonic() - start
     replays += [replay_optuna(name, make, s) for s in sweeps
                 for name, make in (("median", median_pruner), ("asha", asha_pruner))]
@@ -278,8 +341,8 @@ def main() -> None:
     print(zero_regret_baselines(sweeps))
     waits = [w for r in replays for w in r.waits]
     print(f"\nCurvecast replays: {wall:.0f} s wall; {len(waits)} forecasts waited for, "
-          f"median {statistics.median(waits):.2f} s, max {max(waits):.2f} s, "
-          f"{sum(r.timeouts for r in replays)} timeouts")
+          f"median {statistics.median(waits or [np.nan]):.2f} s, "
+          f"max {max(waits or [np.nan]):.2f} s, {sum(r.timeouts for r in replays)} timeouts")
     for r in replays:  # which runs each method stopped, for reading the table
         stops = [f"{run.name}@{o.steps_run}" for run, o in zip(r.sweep.runs, r.outcomes,
                                                               strict=True) if o.stopped]

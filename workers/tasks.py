@@ -27,7 +27,7 @@ from backend.db import session_scope
 from backend.forecasts.service import finish_request, requeue_lost_requests, store_forecast
 from backend.jobs import DELIVER_ALERT, FIT_SCALING, FORECAST_SERIES, SWEEP, Dispatcher
 from backend.metrics.reads import find_series, for_fitting
-from backend.models import Run, Series
+from backend.models import Run, Series, StopPolicy
 from backend.runs.service import mark_stale_runs_crashed
 from backend.scaling.service import requeue_lost_fits
 from backend.settings import Settings
@@ -145,43 +145,49 @@ def _paired(session: Session, key: str, reference: Reference, inputs: _Inputs,
         reference_sd=reference.sd)
 
 
-def _decide(session, settings: Settings, dispatcher: Dispatcher, run: Run, key: str,
-            fc: TrajectoryForecast, fields: dict[str, Any], inputs: _Inputs) -> None:
-    """Health events from the fit, then the stop policy's decision on this metric.
-
-    A stop the forecast asks for must also hold against the reference run replayed at this
-    run's progress (a forecaster wrong the same way on both then cannot stop the run that
-    would have won); that second check costs two forecasts, so it runs only then."""
-    set_event(session, dispatcher, settings.public_url, run, "diverged",
-              fc.status == "diverged", {"metric": key, "reason": fc.reason})
+def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
+                   inputs: _Inputs) -> tuple[StopPolicy, stopping.Decision, dict] | None:
+    """The stop policy's decision on this metric and its reasons, or None without a policy
+    or a reference. Reads only: it runs before the series row is locked, because the paired
+    check may fit two more forecasts."""
     policy = policy_for(session, run)
     if policy is None or policy.metric != key or fc.status != "ready":
-        return
-    forecast = {"mean": fc.final_mean, "lower": fc.final_lower, "upper": fc.final_upper,
-                "level": fc.level, "target_step": fc.target_step}
-    progress = (run.last_step or 0) / max(fc.target_step, 1)
+        return None
     reference = reference_for(session, run, policy)
     if reference is None:
+        return None
+    progress = (run.last_step or 0) / max(fc.target_step, 1)
+    d = stopping.decide(
+        stopping.p_underperform(fc.final_samples, reference.value, policy.mode, reference.sd),
+        policy.threshold, progress, policy.min_progress,
+        partial(_paired, session, key, reference, inputs, policy.mode)
+        if reference.run_id else None)
+    reason = {"metric": key,
+              "forecast": {"mean": fc.final_mean, "lower": fc.final_lower,
+                           "upper": fc.final_upper, "level": fc.level,
+                           "target_step": fc.target_step},
+              "reference": reference.value, "reference_label": reference.label,
+              "reference_sd": reference.sd, "p_underperform": _finite_or_none(d.p),
+              "p_forecast": _finite_or_none(d.p_forecast),
+              "p_paired": _finite_or_none(d.p_paired), "threshold": policy.threshold,
+              "progress": progress, "min_progress": policy.min_progress}
+    return policy, d, reason
+
+
+def _record(session, settings: Settings, dispatcher: Dispatcher, run: Run, key: str,
+            fc: TrajectoryForecast, fields: dict[str, Any],
+            decision: tuple[StopPolicy, stopping.Decision, dict] | None) -> None:
+    """Health events from the fit, then the stop decision (if any) on the run."""
+    set_event(session, dispatcher, settings.public_url, run, "diverged",
+              fc.status == "diverged", {"metric": key, "reason": fc.reason})
+    if decision is None:
         return
-    value = reference.value
-    p_forecast = p = stopping.p_underperform(fc.final_samples, value, policy.mode, reference.sd)
-    paired = float("nan")
-    if reference.run_id and stopping.should_stop(p, policy.threshold, progress,
-                                                 policy.min_progress):
-        paired = _paired(session, key, reference, inputs, policy.mode)
-        p = min(p, paired) if math.isfinite(paired) else p
-    stop = stopping.should_stop(p, policy.threshold, progress, policy.min_progress)
-    fields["p_underperform"], fields["should_stop"] = _finite_or_none(p), stop
-    reason = {"metric": key, "forecast": forecast, "reference": value,
-              "reference_label": reference.label, "reference_sd": reference.sd,
-              "p_underperform": _finite_or_none(p), "p_forecast": _finite_or_none(p_forecast),
-              "p_paired": _finite_or_none(paired),
-              "threshold": policy.threshold, "progress": progress,
-              "min_progress": policy.min_progress}
-    record_decision(session, dispatcher, settings.public_url, run, stop, reason)
+    policy, d, reason = decision
+    fields["p_underperform"], fields["should_stop"] = _finite_or_none(d.p), d.stop
+    record_decision(session, dispatcher, settings.public_url, run, d.stop, reason)
     if policy.reference["kind"] == "target":
         set_event(session, dispatcher, settings.public_url, run, "missed_target",
-                  bool(p > 0.5), reason)
+                  bool(d.p > 0.5), reason)
 
 
 def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key: str) -> str:
@@ -221,8 +227,9 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
         inputs = _Inputs(steps, values, int(target), schedule, lr_steps, lr_values,
                          _references(session, run, key))
         fc = inputs.forecast()
+    decision = _stop_decision(session, run, key, fc, inputs) if fc and inputs else None
     done = finish_request(session, series, fitted_upto)  # locks the series row first
-    if fc is None or inputs is None:
+    if fc is None:
         store_forecast(session, run_id, key, {
             "status": "insufficient_data", "fitted_upto_step": fitted_upto,
             "reason": "the run has no total_steps: set it (or a schedule) to give a target",
@@ -231,7 +238,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
         })
     else:
         fields = _fields(fc, fitted_upto)
-        _decide(session, settings, dispatcher, run, key, fc, fields, inputs)
+        _record(session, settings, dispatcher, run, key, fc, fields, decision)
         store_forecast(session, run_id, key, fields)
     return "stored" if done else "moved on"
 

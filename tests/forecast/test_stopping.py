@@ -3,7 +3,7 @@ import pytest
 
 from bench.curves_data import TINYLM, DevRun, load_curves
 from workers.forecast.schedule import schedule_from_spec
-from workers.forecast.stopping import p_underperform, paired_p_underperform, should_stop
+from workers.forecast.stopping import decide, p_underperform, paired_p_underperform, should_stop
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
 
 
@@ -83,3 +83,21 @@ def test_the_paired_check_declines_runs_of_another_schedule_shape():
     assert np.isnan(paired_p_underperform(
         steps, loss, total_steps=run.target_step, schedule=schedule_from_spec(run.lr_spec),
         reference=ref, reference_value=value, others=[], reference_sd=sd))
+
+
+def test_decide_consults_the_paired_check_only_for_a_stop_and_lets_it_veto():
+    asked = []
+
+    def paired(p: float):
+        return lambda: asked.append(p) or p
+
+    keep = decide(0.5, 0.9, progress=0.5, min_progress=0.1, paired=paired(0.99))
+    assert (keep.stop, asked) == (False, [])  # the forecast alone says go on: no extra fits
+    vetoed = decide(0.97, 0.9, progress=0.5, min_progress=0.1, paired=paired(0.6))
+    assert (vetoed.stop, vetoed.p, vetoed.p_forecast, vetoed.p_paired) == (False, 0.6, 0.97, 0.6)
+    both = decide(0.97, 0.9, progress=0.5, min_progress=0.1, paired=paired(0.95))
+    assert (both.stop, both.p) == (True, 0.95)
+    # Runs that cannot be paired (another schedule shape) are decided on the forecast alone.
+    alone = decide(0.97, 0.9, progress=0.5, min_progress=0.1, paired=paired(float("nan")))
+    assert alone.stop and alone.p == 0.97
+    assert decide(0.97, 0.9, progress=0.5, min_progress=0.1).stop  # a target: nothing to pair

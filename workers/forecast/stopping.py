@@ -3,7 +3,8 @@ same probability judged against the reference as it looked at this run's progres
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
@@ -78,3 +79,24 @@ def paired_p_underperform(
 def should_stop(p: float, threshold: float, progress: float, min_progress: float) -> bool:
     """Stop only when confident (p >= threshold) and far enough in to trust the forecast."""
     return bool(np.isfinite(p) and progress >= min_progress and p >= threshold)
+
+
+@dataclass(frozen=True)
+class Decision:
+    p: float  # what was decided on: the forecast's probability, capped by the paired one
+    p_forecast: float
+    p_paired: float  # NaN when not consulted, or when the runs cannot be paired
+    stop: bool
+
+
+def decide(p_forecast: float, threshold: float, progress: float, min_progress: float,
+           paired: Callable[[], float] | None = None) -> Decision:
+    """The stop decision. When the reference is a run, a stop the forecast asks for must also
+    hold in the paired comparison (``paired``: paired_p_underperform for that run), so a
+    forecaster wrong the same way on both runs cannot stop the one that would have won; it
+    costs two forecasts, so it is consulted only then."""
+    p, p_paired = p_forecast, float("nan")
+    if paired is not None and should_stop(p, threshold, progress, min_progress):
+        p_paired = paired()
+        p = min(p, p_paired) if np.isfinite(p_paired) else p
+    return Decision(p, p_forecast, p_paired, should_stop(p, threshold, progress, min_progress))
