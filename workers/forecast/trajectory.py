@@ -250,6 +250,7 @@ def forecast_trajectory(
         sim = bootstrap(fit, d_fit, curve.values, pred, n, rng)
         draws.append(_widen(sim, errors.get(c.law.name), curve, curve_step, last, rng))
     sim = np.vstack(draws)
+    shift = 0.0
     if last >= end:
         shift, se = _end_residual(fits, weights, sched, horizon, steps, values)
         z = rng.standard_normal((len(sim) + 1) // 2)
@@ -269,7 +270,8 @@ def forecast_trajectory(
     reason = _reason(fit, errors)
     if last >= target:
         reason = ("the run has reached its target step: its final value is the fitted curve "
-                  "there; " + reason)
+                  f"there, moved by the median residual of its last {END_SPAN:.0%} of steps "
+                  f"({np.expm1(shift):+.2%}); " + reason)
     if sched is not None and (not warm or cand.cold_anneal):
         peak = sched.peak_lr(horizon)
         ahead = float(sched.lr(np.array([last]))[0] - sched.lr(np.array([float(target)]))[0])
