@@ -52,6 +52,21 @@ export function interval(final) {
   return `${value(final.mean)} [${value(final.lower)}, ${value(final.upper)}]`;
 }
 
+/**
+ * Why a run was told to stop, in words, from its stored `stop_reason` (null: no reasons
+ * stored). The paired probability is there when the reference is a finished run of the
+ * same schedule shape, compared with as it looked at this run's progress.
+ */
+export function stopReason(why) {
+  if (!why) return "its forecast says it will likely end worse than the reference.";
+  const pForecast = why.p_forecast ?? why.p_underperform;
+  const paired = why.p_paired === null || why.p_paired === undefined ? ""
+    : `; against that run as it was forecast at the same progress, ${percent(why.p_paired)}`;
+  return `its ${why.metric} forecast ${interval(why.forecast)} ends worse than `
+    + `${why.reference_label ?? value(why.reference)} with probability ${percent(pForecast)}`
+    + `${paired} (threshold ${percent(why.threshold)}, at ${percent(why.progress)} of its steps).`;
+}
+
 /** The run's progress in [0, 1], or null when it has no planned length. */
 export function progress(run) {
   if (!run.total_steps) return null;

@@ -89,6 +89,10 @@ def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, see
     expect(live).to_have_class("stop")
     expect(live.locator(".flag-stop")).to_have_text("Stop")
     expect(page.locator(".flag-stop")).to_have_count(1)
+    # Why, in words (a target has no run to pair with: no paired probability).
+    why = re.compile(r"^its val_loss forecast \d\.\d+ \[\d\.\d+, \d\.\d+\] ends worse than "
+                     r"target 1(\.0)? with probability 100% \(threshold 90%, at \d+% of its steps\)\.$")
+    expect(live.locator(".flag-stop")).to_have_attribute("title", why)
     screenshot(page, "runs-table")
 
     last = {r["name"]: r["summary"]["loss"]["last_value"]
@@ -121,6 +125,11 @@ def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, see
     expect(page.get_by_role("heading", name="Compare 2 runs")).to_be_visible()
     ids = {seeded["runs"]["baseline"]["id"], seeded["runs"]["wide"]["id"]}
     assert set(page.url.split("ids=")[1].split(",")) == ids
+
+    page.goto(f"/#/run/{live_id}")  # the run page says the same, as a banner
+    expect(page.locator(".banner-stop")).to_have_text(
+        re.compile(r"^Should stop: its val_loss forecast .* with probability 100%"))
+    screenshot(page, "run-stop-banner")
 
 
 def test_run_page_draws_forecast_band_boundary_and_schedule(signed_in: Page, seeded: dict,

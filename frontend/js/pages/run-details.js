@@ -16,8 +16,7 @@ export function runHeader(run, forecasts) {
       h("a", { href: `#/p/${encodeURIComponent(run.project)}` }, run.project), " / ", run.name),
     h("h1", {}, run.name, " ", h("span", { class: `status status-${run.status}` }, run.status)),
     stop && h("p", { class: "banner-stop", role: "alert" }, h("strong", {}, "Should stop: "),
-      run.stop_reason ? JSON.stringify(run.stop_reason)
-        : "its forecast says it will likely end worse than the reference."),
+      fmt.stopReason(run.stop_reason)),
     h("dl", { class: "facts" },
       fact("Progress", `${fmt.integer(run.last_step)} / ${fmt.integer(run.total_steps)} steps`
         + (p === null ? "" : ` (${fmt.percent(p)})`)),

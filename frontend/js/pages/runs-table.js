@@ -54,8 +54,7 @@ function forecastCell({ forecast }) {
 
 function stopCell({ run, forecast }) {
   if (!shouldStop(run, forecast)) return h("span", { class: "muted" }, "no");
-  const why = run.stop_reason ? JSON.stringify(run.stop_reason) : "the forecast says stop";
-  return h("span", { class: "flag-stop", title: why }, "Stop");
+  return h("span", { class: "flag-stop", title: fmt.stopReason(run.stop_reason) }, "Stop");
 }
 
 function compareRows(dir, value) {
