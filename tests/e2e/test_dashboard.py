@@ -91,7 +91,8 @@ def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, see
     expect(page.locator(".flag-stop")).to_have_count(1)
     # Why, in words (a target has no run to pair with: no paired probability).
     why = re.compile(r"^its val_loss forecast \d\.\d+ \[\d\.\d+, \d\.\d+\] ends worse than "
-                     r"target 1(\.0)? with probability 100% \(threshold 90%, at \d+% of its steps\)\.$")
+                     r"target 1(\.0)? with probability 100% "
+                     r"\(threshold 90%, at \d+% of its steps\)\.$")
     expect(live.locator(".flag-stop")).to_have_attribute("title", why)
     screenshot(page, "runs-table")
 
