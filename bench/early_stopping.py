@@ -40,7 +40,7 @@ from bench.sweeps import Sweep, SweepRun, real_sweeps, sim_sweeps, tinylm_sweeps
 from workers.forecast import stopping
 from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
-from workers.tasks import MAX_REFERENCES
+from workers.tasks import MAX_CANDIDATES
 
 FRACS = np.arange(1, 21) / 20  # checkpoints: every 5% of the planned steps
 MIN_PROGRESS = 0.1
@@ -141,14 +141,14 @@ def _finished(run: SweepRun, refs: list[ReferenceRun]) -> tuple[ReferenceRun, fl
 def replay_offline(sweep: Sweep, threshold: float) -> Replay:
     """Curvecast's decisions with forecast_trajectory called directly: at each checkpoint the
     run is forecast with the sweep's finished runs as references (latest first, at most
-    MAX_REFERENCES), judged against the best of them, and decided by stopping.decide with the
+    MAX_CANDIDATES), judged against the best of them, and decided by stopping.decide with the
     paired check, as workers.tasks does. No logging, batching or debouncing, so a minute
     instead of ten; for trying changes, with the API replays as the figures of record."""
     rep = Replay(f"curvecast@{threshold:g}", sweep, [])
     finished: list[tuple[ReferenceRun, float, float]] = []
     for run in sweep.runs:
         sched = schedule_from_spec(run.lr_spec)
-        refs = [f[0] for f in finished[::-1][:MAX_REFERENCES]]
+        refs = [f[0] for f in finished[::-1][:MAX_CANDIDATES]]
         outcome = Outcome(run.total_steps, False)
         best = min(finished, key=lambda f: f[1]) if finished else None
         for frac, step, _ in checkpoints(run) if best else ():

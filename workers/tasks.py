@@ -34,12 +34,19 @@ from backend.settings import Settings
 from workers.delivery import deliver_alert
 from workers.forecast import stopping
 from workers.forecast.schedule import Schedule, schedule_from_spec
-from workers.forecast.trajectory import ReferenceRun, TrajectoryForecast, forecast_trajectory
+from workers.forecast.trajectory import (
+    MAX_REFERENCES,
+    ReferenceRun,
+    TrajectoryForecast,
+    forecast_trajectory,
+)
 from workers.scaling_tasks import fit_scaling_job
 
 log = logging.getLogger("curvecast.worker")
 
-MAX_REFERENCES = 8
+# Finished runs offered to a forecast as references; it uses the MAX_REFERENCES most like the
+# run among them (trajectory.py), so a big group is not limited to its latest few.
+MAX_CANDIDATES = 2 * MAX_REFERENCES
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -75,7 +82,7 @@ def _references(session: Session, run: Run, key: str) -> list[ReferenceRun]:
         .where(Run.project_id == run.project_id, Run.status == "finished", Run.id != run.id,
                Series.key == key, Series.count > 0)
         .order_by(Run.updated_at.desc())
-        .limit(MAX_REFERENCES)
+        .limit(MAX_CANDIDATES)
     )
     if run.group:
         stmt = stmt.where(Run.group == run.group)

@@ -6,7 +6,8 @@ import pytest
 from tests.forecast.synthetic import TRUE, annealing_curve, noisy, wsd
 from workers.forecast.laws import power_law
 from workers.forecast.schedule import schedule_from_spec
-from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
+from workers.forecast.trajectory import MAX_REFERENCES, ReferenceRun, forecast_trajectory
+from workers.forecast.transfer import nearest
 
 
 def _wsd_run(total, decay_start, upto, rel_sd=3e-4, seed=0):
@@ -195,3 +196,24 @@ def test_a_finished_run_is_valued_where_its_last_stretch_ran_not_where_the_law_b
     fc = forecast_trajectory(t, y, total_steps=10_000, schedule=const)
     assert abs(fc.final_mean / ended - 1) < 0.005
     assert fc.final_lower <= ended <= fc.final_upper
+
+
+def test_of_many_references_a_forecast_uses_those_most_like_the_run():
+    # Twelve finished runs offered: four bend like this run (at other levels), eight bend
+    # differently (other exponents, as the far lrs of a sweep do). The joint fit gives each
+    # run its own level but one shape, so it takes the MAX_REFERENCES most alike.
+    sched = wsd(10_000, 8_000)
+    t = np.arange(250, 10_001, 50, dtype=float)
+    like = [dict(REALISTIC, L0=REALISTIC["L0"] + d) for d in (-0.05, 0.02, 0.04, 0.06)]
+    unlike = [dict(REALISTIC, alpha=a) for a in (0.2, 0.25, 0.3, 0.55, 0.6, 0.7, 0.8, 0.9)]
+    refs = [ReferenceRun(t, noisy(annealing_curve(sched, t, p), 3e-4, np.random.default_rng(i)),
+                         10_000, sched, name=f"{kind}{i}")
+            for i, (kind, p) in enumerate([("unlike", p) for p in unlike]
+                                          + [("like", p) for p in like])]  # like: offered last
+    run = t <= 4_000
+    y = noisy(annealing_curve(sched, t[run], REALISTIC), 3e-4, np.random.default_rng(99))
+    assert {r.name for r in nearest(refs, t[run], y, 4)} == {"like8", "like9", "like10", "like11"}
+    assert nearest(refs, t[run], y, 12) == refs  # nothing to choose: as offered
+    fc = forecast_trajectory(t[run], y, total_steps=10_000, schedule=sched, references=refs)
+    used = fc.prior.split("finished runs: ")[1].split(";")[0].split(", ")
+    assert len(used) == MAX_REFERENCES and {"like8", "like9", "like10", "like11"} <= set(used)

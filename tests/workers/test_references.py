@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import session_scope
 from backend.models import Point, Project, Run, Series, utcnow
-from workers.tasks import MAX_REFERENCES, _references
+from workers.tasks import MAX_CANDIDATES, _references
 
 
 def _run(s: Session, project: Project, name: str, age_s: int, *, status: str = "finished",
@@ -54,7 +54,7 @@ def test_older_runs_with_the_metric_are_found_past_newer_runs_without_it(pg_url:
         _run(s, project, "loss-b", 290, metrics={"loss": 30})
         _run(s, project, "loss-other-group", 280, group="h", metrics={"loss": 20})
         # Newer finished runs that would fill the whole LIMIT if it counted any run.
-        for i in range(MAX_REFERENCES + 1):
+        for i in range(MAX_CANDIDATES + 1):
             _run(s, project, f"acc-{i}", 100 - i, metrics={"acc": 20})
         _run(s, project, "loss-empty", 50, metrics={"loss": 0})
         _run(s, project, "loss-running", 10, status="running", metrics={"loss": 20})

@@ -11,11 +11,13 @@ from scipy.stats import norm
 
 from workers.forecast.schedule import Schedule
 from workers.forecast.trajectory import (
+    MAX_REFERENCES,
     ReferenceRun,
     effective_schedule,
     forecast_trajectory,
     same_shape,
 )
+from workers.forecast.transfer import nearest
 
 
 def p_underperform(final_samples: np.ndarray, reference: float, mode: str = "min",
@@ -64,6 +66,7 @@ def paired_p_underperform(
         return float("nan")
     progress = last / max(total_steps, last)
     cut = np.asarray(reference.steps, dtype=float) <= progress * reference.total_steps
+    others = nearest(others, steps, np.asarray(values, dtype=float), MAX_REFERENCES)  # one set
     mine = forecast_trajectory(steps, values, total_steps=total_steps, schedule=schedule,
                                lr_steps=lr_steps, lr_values=lr_values, references=others)
     then = forecast_trajectory(np.asarray(reference.steps)[cut],

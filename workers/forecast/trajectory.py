@@ -36,10 +36,10 @@ from workers.forecast.guesses import starts
 from workers.forecast.laws import LAWS, Design
 from workers.forecast.memo import Memo
 from workers.forecast.schedule import Schedule, schedule_from_logged
-from workers.forecast.transfer import digest, warm_candidates
+from workers.forecast.transfer import digest, nearest, warm_candidates
 
-__all__ = ["ReferenceRun", "TrajectoryForecast", "effective_schedule", "forecast_trajectory",
-           "same_shape"]
+__all__ = ["MAX_REFERENCES", "ReferenceRun", "TrajectoryForecast", "effective_schedule",
+           "forecast_trajectory", "same_shape"]
 
 FIT_BINS = 100
 N_DRAWS = 200
@@ -60,6 +60,7 @@ HORIZON_SCALE = 0.7
 CALIBRATION_STEP = 0.05
 SHAPE_TOLERANCE = 0.1  # schedules alike: lr/peak within 0.1 at every 5% of the run
 END_SPAN = 0.05  # a run at its target is valued against its last 5% of steps
+MAX_REFERENCES = 8  # of the finished runs offered, the ones most like this run are used
 
 
 @dataclass
@@ -224,6 +225,12 @@ def forecast_trajectory(
     # batches, and shared by runs that see the same batches) would move every comparison with it.
     end = max(target, int(last))
 
+    if len(references) > MAX_REFERENCES:
+        # Chosen on the curve up to its last 5% progress step: the choice, and with it the
+        # memoised joint fits, moves at most once a step.
+        upto = steps <= np.floor(last / end / CALIBRATION_STEP + 1e-9) * CALIBRATION_STEP * end
+        upto = upto if upto.sum() >= MIN_POINTS else np.ones(len(steps), bool)
+        references = nearest(references, steps[upto], values[upto], MAX_REFERENCES)
     warm = warm_candidates(references, sched, curve, horizon) if references else []
     design = design_for(sched, curve.steps, horizon, any(c.law.name == "multi_power" for c in warm))
     cands = warm or _cold_candidates(curve, design, sched)

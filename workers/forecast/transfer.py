@@ -29,10 +29,40 @@ from workers.forecast.memo import Memo
 from workers.forecast.schedule import Schedule
 
 REF_BINS = 30
+NEAR_FROM = 0.3  # curves are compared from 30% of the run's last step on (past the transient)
 TRANSFER_SD = 0.1  # relative sd of amplitudes transferred from finished runs
 # A reference teaches the annealing term only if its lr falls while observed; a fall of 10% of
 # the peak is taken as enough to try (the joint fit's standard error then decides).
 DECAY_SEEN = 0.1
+
+
+def nearest(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
+            k: int) -> list[ReferenceRun]:
+    """The ``k`` references whose curves are most like this run's where it was observed.
+
+    A joint fit gives every reference its own level but one shape, so references that bend
+    differently (the far lrs of an LR sweep) pull the transferred shape off this run's. Alike
+    is the spread of the log ratio of the two curves from NEAR_FROM of the run's last step on:
+    blind to a level offset, not to a different slope. Ties keep the given order (latest
+    first); a reference that does not reach that span comes last.
+    """
+    if len(refs) <= k:
+        return list(refs)
+    steps, values = np.asarray(steps, float), np.asarray(values, float)
+    window = steps >= NEAR_FROM * steps[-1]
+
+    def spread(r: ReferenceRun) -> float:
+        rs, rv = np.asarray(r.steps, float), np.asarray(r.values, float)
+        ok = np.isfinite(rv) & (rv > 0)
+        if not ok.any():
+            return np.inf
+        rs, rv = rs[ok], rv[ok]
+        seen = window & (steps >= rs[0]) & (steps <= rs[-1])
+        if seen.sum() < MIN_POINTS:
+            return np.inf
+        return float(np.std(np.log(values[seen]) - np.log(np.interp(steps[seen], rs, rv))))
+
+    return sorted(refs, key=spread)[:k]
 
 
 def _stack(designs: Sequence[Design]) -> Design:
