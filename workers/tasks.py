@@ -72,10 +72,11 @@ def _schedule(run: Run) -> Schedule | None:
 
 
 def _references(session: Session, run: Run, key: str) -> list[ReferenceRun]:
-    """The latest finished runs of the same project (and group, when the run has one) that
-    logged `key`, as priors. Runs and series come from one join, so the limit counts only runs
-    with points for this metric (newer runs without it cannot crowd out older ones that have
-    it) and there is no query per candidate; then one points read per reference."""
+    """The latest MAX_CANDIDATES finished runs of the same project (and group, when the run
+    has one) that logged `key`, offered as priors. Runs and series come from one join, so the
+    limit counts only runs with points for this metric (newer runs without it cannot crowd out
+    older ones that have it) and there is no query per candidate; then one points read per
+    reference."""
     stmt = (
         select(Run, Series)
         .join(Series, Series.run_id == Run.id)
