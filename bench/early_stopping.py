@@ -29,12 +29,12 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import cycle
-from statistics import NormalDist
 
 import httpx
 import numpy as np
 import optuna
 
+from backend.forecasts.service import interval_sd
 from bench.servers import ADMIN_KEY, curvecast_server, fresh_database, wait_forecast
 from bench.sweeps import Sweep, SweepRun, real_sweeps, sim_sweeps, tinylm_sweeps
 from workers.forecast import stopping
@@ -134,7 +134,7 @@ def _finished(run: SweepRun, refs: list[ReferenceRun]) -> tuple[ReferenceRun, fl
     sched = schedule_from_spec(run.lr_spec)
     fc = forecast_trajectory(run.steps, run.loss, total_steps=run.total_steps, schedule=sched,
                              references=refs)
-    sd = (fc.final_upper - fc.final_lower) / (2 * NormalDist().inv_cdf(0.5 + fc.level / 2))
+    sd = interval_sd(fc.final_lower, fc.final_upper, fc.level) or 0.0
     return ReferenceRun(run.steps, run.loss, run.total_steps, sched, run.name), fc.final_mean, sd
 
 

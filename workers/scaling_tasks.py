@@ -12,13 +12,13 @@ import logging
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from statistics import NormalDist
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db import session_scope
+from backend.forecasts.service import interval_sd
 from backend.jobs import Dispatcher
 from backend.models import Forecast, Run, ScalingFitRow, Series, utcnow
 from backend.scaling.schemas import HPARAM_PREFIX
@@ -111,7 +111,7 @@ def _loss_points(
             ready = fc is not None and fc.status == "ready"
             loss = _finite(fc.final_mean) if ready else None
             steps = fc.target_step if ready else None
-            loss_sd = _forecast_sd(fc) if ready else None
+            loss_sd = interval_sd(fc.final_lower, fc.final_upper, fc.level) if ready else None
         if loss is None:
             what = "final" if run.status == "finished" else "ready forecast of"
             skipped[f"without a {what} {row.metric}"] += 1
@@ -122,14 +122,6 @@ def _loss_points(
             continue
         points.append(_point(run, loss, tokens, loss_sd))
     return points, skipped
-
-
-def _forecast_sd(fc: Forecast) -> float | None:
-    """The forecast's final spread as a normal sd, from its central interval at `level`."""
-    lower, upper = _finite(fc.final_lower), _finite(fc.final_upper)
-    if lower is None or upper is None or upper <= lower:
-        return None
-    return (upper - lower) / (2.0 * NormalDist().inv_cdf(0.5 + fc.level / 2.0))
 
 
 def _skip_note(skipped: Counter[str]) -> str:

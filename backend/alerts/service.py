@@ -3,13 +3,13 @@ and hands this module the decision to record."""
 
 from dataclasses import dataclass
 from datetime import timedelta
-from statistics import NormalDist
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.errors import NotFound
+from backend.forecasts.service import interval_sd
 from backend.jobs import DELIVER_ALERT, Dispatcher, enqueue_after_commit
 from backend.models import (
     Alert,
@@ -90,7 +90,7 @@ def reference_for(session: Session, run: Run, policy: StopPolicy) -> Reference |
         stmt = stmt.where(Run.group == (policy.group or run.group))
     finals = sorted(
         ((last, 0.0, name, rid) if smooth is None else
-         (smooth, _interval_sd(lower, upper, level), name, rid)
+         (smooth, interval_sd(lower, upper, level) or 0.0, name, rid)
          for rid, name, last, smooth, lower, upper, level in session.execute(stmt)
          if last == last),
         key=lambda f: f[0], reverse=policy.mode == "max")
@@ -99,13 +99,6 @@ def reference_for(session: Session, run: Run, policy: StopPolicy) -> Reference |
     value, sd, name, rid = finals[k - 1]
     label = "best" if k == 1 else f"{k}-th best"
     return Reference(float(value), f"{label} finished run {name!r} ({value:.4g})", sd, rid)
-
-
-def _interval_sd(lower: float | None, upper: float | None, level: float | None) -> float:
-    """The sd of a normal with this central interval (0 when the forecast has none)."""
-    if lower is None or upper is None or not level or not upper > lower:
-        return 0.0
-    return float((upper - lower) / (2.0 * NormalDist().inv_cdf(0.5 + level / 2.0)))
 
 
 def record_decision(session: Session, dispatcher: Dispatcher, dashboard_url: str, run: Run,

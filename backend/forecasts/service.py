@@ -1,7 +1,9 @@
 """Forecast requests (debounced), stored forecasts and their reading. Knows no curve maths:
 the fitting happens in workers/, which store their result through `store_forecast`."""
 
+import math
 from datetime import timedelta
+from statistics import NormalDist
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -64,6 +66,16 @@ def requeue_lost_requests(
     for run_id, key in rows:
         enqueue_after_commit(session, dispatcher, FORECAST_SERIES, run_id, key)
     return len(rows)
+
+
+def interval_sd(lower: float | None, upper: float | None, level: float | None) -> float | None:
+    """The sd of a normal whose central ``level`` interval is [lower, upper]: how well a stored
+    forecast knows its final value. None without a proper interval."""
+    if lower is None or upper is None or not level:
+        return None
+    if not (math.isfinite(lower) and math.isfinite(upper) and upper > lower):
+        return None
+    return (upper - lower) / (2.0 * NormalDist().inv_cdf(0.5 + level / 2.0))
 
 
 def store_forecast(session: Session, run_id: str, key: str, fields: dict[str, Any]) -> Forecast:

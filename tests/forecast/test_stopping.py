@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from backend.forecasts.service import interval_sd
 from bench.curves_data import TINYLM, DevRun, load_curves
 from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.stopping import decide, p_underperform, paired_p_underperform, should_stop
@@ -46,7 +47,7 @@ def _finished(run: DevRun) -> tuple[ReferenceRun, float, float]:
     """A finished run as a reference: its data, fitted final value and that value's sd."""
     sched = schedule_from_spec(run.lr_spec)
     fc = forecast_trajectory(run.steps, run.loss, total_steps=run.target_step, schedule=sched)
-    sd = (fc.final_upper - fc.final_lower) / (2 * 1.6449)
+    sd = interval_sd(fc.final_lower, fc.final_upper, fc.level)
     return ReferenceRun(run.steps, run.loss, run.target_step, sched, run.run_id), fc.final_mean, sd
 
 
