@@ -140,16 +140,20 @@ def _fields(fc: TrajectoryForecast, fitted_upto: int) -> dict[str, Any]:
 def _paired(session: Session, key: str, reference: Reference, inputs: _Inputs,
             mode: str) -> float:
     """P(underperform) against the reference run as it looked at this run's progress
-    (stopping.paired_p_underperform); NaN where that comparison cannot be made."""
-    other = session.get(Run, reference.run_id)
-    series = find_series(session, reference.run_id, key) if other is not None else None
-    if other is None or series is None or not series.count:
-        return float("nan")
+    (stopping.paired_p_underperform); NaN where that comparison cannot be made. The reference
+    run is usually among the forecast's candidates already; only an older one is read."""
+    ref = next((r for r in inputs.references if r.run_id == reference.run_id), None)
+    if ref is None:
+        other = session.get(Run, reference.run_id)
+        series = find_series(session, reference.run_id, key) if other is not None else None
+        if other is None or series is None or not series.count:
+            return float("nan")
+        ref = _reference_run(session, other, series)
     return stopping.paired_p_underperform(
         inputs.steps, inputs.values, total_steps=inputs.total_steps, schedule=inputs.schedule,
-        lr_steps=inputs.lr_steps, lr_values=inputs.lr_values,
-        reference=_reference_run(session, other, series), reference_value=reference.value,
-        others=[r for r in inputs.references if r.run_id != other.id], mode=mode,
+        lr_steps=inputs.lr_steps, lr_values=inputs.lr_values, reference=ref,
+        reference_value=reference.value,
+        others=[r for r in inputs.references if r.run_id != ref.run_id], mode=mode,
         reference_sd=reference.sd)
 
 
@@ -228,14 +232,14 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
     fitted_upto = int(series.last_step or 0)
     schedule = _schedule(run)
     target = run.total_steps or (schedule.total_steps if schedule else None)
-    fc = inputs = None
+    fc = decision = None
     if target:
         lr = find_series(session, run_id, "lr")
         lr_steps, lr_values = for_fitting(session, lr) if lr else (None, None)
         inputs = _Inputs(steps, values, int(target), schedule, lr_steps, lr_values,
                          _references(session, run, key))
         fc = inputs.forecast()
-    decision = _stop_decision(session, run, key, fc, inputs) if fc and inputs else None
+        decision = _stop_decision(session, run, key, fc, inputs)
     done = finish_request(session, series, fitted_upto)  # locks the series row first
     if fc is None:
         store_forecast(session, run_id, key, {
