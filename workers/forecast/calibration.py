@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workers.forecast.fit import antithetic_normal
+
 MIN_RUNS = 3  # fewer replayed runs say nothing about a bias or a spread
 TRUTH_SPAN = 0.02  # a finished run ended at the mean of its last 2% of steps (batch noise)
 Z90 = 1.6449  # normal quantile of a central 90% interval
@@ -43,8 +45,7 @@ class Calibration:
         own = _log_sd(sim[:, -1])
         target = min(own * self.scale, max(own, self.spread))
         extra = grow[None, :] * np.sqrt(max(target**2 - own**2, 0.0))
-        z = rng.standard_normal((len(sim) + 1) // 2)
-        z = np.concatenate([z, -z])[: len(sim), None]
+        z = antithetic_normal(len(sim), rng)[:, None]
         # Mean-preserving log-normal widening: only the bias moves the forecast.
         return sim * np.exp(extra * z - extra**2 / 2 - grow[None, :] * self.bias)
 

@@ -182,6 +182,14 @@ def _cloud(theta: np.ndarray, start: Start, cont: list[int]) -> np.ndarray:
     return np.unique(np.array(rows), axis=0)
 
 
+def antithetic_normal(n: int, rng: np.random.Generator) -> np.ndarray:
+    """n standard normal draws in pairs (z, -z): noise added to widen a band then has a sample
+    mean of exactly zero, so it never moves the point forecast (with one seed for every
+    forecast, plain draws moved all means the same way, by up to 0.3%)."""
+    z = rng.standard_normal((n + 1) // 2)
+    return np.concatenate([z, -z])[:n]
+
+
 def block_indices(n: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
     """Moving-block bootstrap indices: residuals of a loss curve are autocorrelated."""
     length = int(np.clip(round(n / 8), 2, max(2, n)))

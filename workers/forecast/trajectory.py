@@ -31,7 +31,15 @@ from workers.forecast.curve import (
     bin_curve,
     design_for,
 )
-from workers.forecast.fit import HUBER_DELTA, Fit, Prior, bootstrap, fit_law, holdout_weights
+from workers.forecast.fit import (
+    HUBER_DELTA,
+    Fit,
+    Prior,
+    antithetic_normal,
+    bootstrap,
+    fit_law,
+    holdout_weights,
+)
 from workers.forecast.guesses import starts
 from workers.forecast.laws import LAWS, Design
 from workers.forecast.memo import Memo
@@ -177,12 +185,7 @@ def _widen(sim: np.ndarray, err: float | None, curve: Curve, curve_step: np.ndar
     tail_len = HOLDOUT * max(last - float(curve.steps[0]), 1.0)
     grow = (np.maximum(curve_step - last, 0.0) / tail_len) ** HORIZON_POWER
     sd = HORIZON_SCALE * err * grow
-    # Antithetic pairs (z, -z): the widening is zero-median noise for the interval only, so
-    # its sample mean must not shift the point forecast (with one seed for every forecast, a
-    # plain draw moved all means the same way, by up to 0.3% at the old width).
-    z = rng.standard_normal((len(sim) + 1) // 2)
-    z = np.concatenate([z, -z])[: len(sim)]
-    return sim * np.exp(sd[None, :] * z[:, None])
+    return sim * np.exp(sd[None, :] * antithetic_normal(len(sim), rng)[:, None])
 
 
 def forecast_trajectory(
@@ -228,7 +231,7 @@ def forecast_trajectory(
     if len(references) > MAX_REFERENCES:
         # Chosen on the curve up to its last 5% progress step: the choice, and with it the
         # memoised joint fits, moves at most once a step.
-        upto = steps <= np.floor(last / end / CALIBRATION_STEP + 1e-9) * CALIBRATION_STEP * end
+        upto = steps <= _progress_step(last / end) * end
         upto = upto if upto.sum() >= MIN_POINTS else np.ones(len(steps), bool)
         references = nearest(references, steps[upto], values[upto], MAX_REFERENCES)
     warm = warm_candidates(references, sched, curve, horizon) if references else []
@@ -257,13 +260,13 @@ def forecast_trajectory(
         sim = bootstrap(fit, d_fit, curve.values, pred, n, rng)
         draws.append(_widen(sim, errors.get(c.law.name), curve, curve_step, last, rng))
     sim = np.vstack(draws)
+    at_target = last >= target
     shift = 0.0
-    if last >= end:
+    if at_target:
         shift, se = _end_residual(fits, weights, sched, horizon, steps, values)
-        z = rng.standard_normal((len(sim) + 1) // 2)
-        sim = sim * np.exp(shift + se * np.concatenate([z, -z])[: len(sim), None])
+        sim = sim * np.exp(shift + se * antithetic_normal(len(sim), rng)[:, None])
     cal = (_calibrate(_alike(references, sched, horizon), last / end, seed)
-           if calibrate and warm and last < end else None)
+           if calibrate and warm and not at_target else None)
     if cal is not None:
         grow = np.clip((curve_step - last) / max(end - last, 1.0), 0.0, 1.0) ** HORIZON_POWER
         sim = cal.apply(sim, grow, rng)
@@ -275,7 +278,7 @@ def forecast_trajectory(
     model = top if len(weights) == 1 else "mix(" + ",".join(
         f"{k}:{v:.2f}" for k, v in sorted(weights.items(), key=lambda kv: -kv[1])) + ")"
     reason = _reason(fit, errors)
-    if last >= target:
+    if at_target:
         reason = ("the run has reached its target step: its final value is the fitted curve "
                   f"there, moved by the median residual of its last {END_SPAN:.0%} of steps "
                   f"({np.expm1(shift):+.2%}); " + reason)
@@ -324,10 +327,15 @@ def _alike(refs: Sequence[ReferenceRun], sched: Schedule | None,
     return same if len(same) >= MIN_RUNS else kind
 
 
+def _progress_step(progress: float) -> float:
+    """``progress`` rounded down to a whole CALIBRATION_STEP."""
+    return float(np.floor(progress / CALIBRATION_STEP + 1e-9) * CALIBRATION_STEP)
+
+
 def _calibrate(refs: Sequence[ReferenceRun], progress: float, seed: int) -> Calibration | None:
     """Each reference cut at ``progress`` (in CALIBRATION_STEPs) of its planned steps and
     forecast with the others as its references (leave one out), against how it ended."""
-    at = np.floor(progress / CALIBRATION_STEP + 1e-9) * CALIBRATION_STEP
+    at = _progress_step(progress)
     return _CALIBRATIONS.get(digest(refs, round(at, 6), seed),
                              lambda: _replay(refs, at, seed))
 
