@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.optimize import minimize, nnls
@@ -34,14 +35,22 @@ class Prior:
     sd: np.ndarray
     dof: float | np.ndarray | None = None
 
+    @cached_property
+    def _tails(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(which rows are Student-t, their dof with 1 elsewhere); None when all are Gaussian.
+        Computed once: cost() runs in every step of every fit."""
+        if self.dof is None:
+            return None
+        dof = np.broadcast_to(np.asarray(self.dof, dtype=float), self.mean.shape)
+        t = np.isfinite(dof)  # per-row dof: np.inf marks a Gaussian row
+        return t, np.where(t, dof, 1.0)
+
     def cost(self, coef: np.ndarray) -> tuple[float, np.ndarray]:
         """(negative log density up to a constant, IRLS weights of the rows)."""
         z2 = ((self.rows @ coef - self.mean) / self.sd) ** 2
-        if self.dof is None:
+        if self._tails is None:
             return float(np.sum(z2)), np.ones_like(z2)
-        dof = np.broadcast_to(np.asarray(self.dof, dtype=float), z2.shape)
-        t = np.isfinite(dof)  # per-row dof: np.inf marks a Gaussian row
-        d = np.where(t, dof, 1.0)
+        t, d = self._tails
         return (float(np.sum(np.where(t, (d + 1) * np.log1p(z2 / d), z2))),
                 np.where(t, (d + 1) / (d + z2), 1.0))
 
@@ -100,6 +109,7 @@ def solve_coef(
     h = np.ones_like(y)
     coef = np.zeros(x.shape[1])
     pw = np.ones(0 if prior is None else len(prior.mean))
+    prior_cost = 0.0
     for _ in range(IRLS_ITERATIONS):
         sw = np.sqrt(w * h) / sigma
         a, b = xn * sw[:, None], sw
@@ -113,11 +123,8 @@ def solve_coef(
         r = 1.0 - xn @ coef
         h = np.minimum(1.0, HUBER_DELTA / np.maximum(np.abs(r), 1e-300))
         if prior is not None:
-            pw = prior.cost(coef)[1]
-    obj = float(np.sum(w * huber(r)) / sigma**2)
-    if prior is not None:
-        obj += prior.cost(coef)[0]
-    return coef, obj, w * h
+            prior_cost, pw = prior.cost(coef)
+    return coef, float(np.sum(w * huber(r)) / sigma**2) + prior_cost, w * h
 
 
 def fit_law(
