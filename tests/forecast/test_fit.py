@@ -4,14 +4,7 @@ import pytest
 from tests.forecast.synthetic import TRUE, annealing_curve, noisy, wsd
 from workers.forecast.fit import Prior, bootstrap, fit_law, holdout_weights
 from workers.forecast.guesses import LAMBDAS, starts
-from workers.forecast.laws import (
-    LAWS,
-    Design,
-    multi_power,
-    power_law,
-    shifted_power_law,
-    weibull,
-)
+from workers.forecast.laws import LAWS, Design, multi_power, power_law, shifted_power_law
 from workers.forecast.schedule import schedule_from_spec
 
 
@@ -43,16 +36,6 @@ def test_shifted_power_law_parameters_are_recovered():
     p = _fit("shifted_power_law", Design(t), y).params
     assert p["a"] == pytest.approx(0.6, rel=0.15)
     assert p["E"] == pytest.approx(1.5, rel=0.02)
-
-
-def test_weibull_parameters_are_recovered_from_a_plateau_then_drop():
-    rng = np.random.default_rng(3)
-    t = np.linspace(50, 8_000, 150)
-    y = noisy(weibull(t, 1.2, 2.0, 0.6, 3_000.0), 5e-4, rng)
-    p = _fit("weibull", Design(t), y).params
-    assert p["k"] == pytest.approx(0.6, rel=0.1)
-    assert p["tau"] == pytest.approx(3_000.0, rel=0.2)
-    assert p["E"] == pytest.approx(1.2, rel=0.05)
 
 
 def test_lr_annealing_parameters_are_recovered_from_a_wsd_curve():

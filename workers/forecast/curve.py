@@ -92,13 +92,8 @@ def design_for(sched: Schedule | None, steps: np.ndarray, horizon: int, drops: b
     return Design(steps, np.maximum(s1, 1e-9), s2, dd)
 
 
-def anneal_prior_mean(law: Law, theta: np.ndarray, amp: float, design: Design,
-                      curve: Curve) -> float:
-    """Default annealing drop D: what doubling the lr area at the cut would gain, by the
-    forward term (basis column 1, amplitude ``amp``) of an annealing law at shape ``theta``."""
+def anneal_prior_mean(alpha: float, amp: float, design: Design, curve: Curve) -> float:
+    """Default annealing drop D: what doubling the lr area at the cut would gain."""
     s1_cut = float(design.s1[-1])
-    lam = round(float(theta[-1]), 6)
-    at = Design(np.zeros(2), np.array([s1_cut, 2.0 * s1_cut]), {lam: np.zeros(2)})
-    forward = law.basis(np.asarray(theta, float), at)[:, 1]
-    d0 = ANNEAL_PRIOR_DOUBLINGS * amp * float(forward[0] - forward[1])
+    d0 = ANNEAL_PRIOR_DOUBLINGS * amp * s1_cut**-alpha * (1.0 - 2.0**-alpha)
     return max(d0, 1e-4 * float(curve.values[-1]))

@@ -33,23 +33,12 @@ class Start:
 
 def _memory_penalty(theta: np.ndarray) -> float:
     """Log-normal prior on the annealing memory 1/(1-lam) around the published default:
-    a cooldown seen only in part cannot tell a long memory from a small drop. The memory lam
-    is the last shape parameter of both annealing laws."""
-    return float(np.log((1.0 - theta[-1]) / (1.0 - DEFAULT_LAMBDA)) ** 2)
+    a cooldown seen only in part cannot tell a long memory from a small drop."""
+    return float(np.log((1.0 - theta[1]) / (1.0 - DEFAULT_LAMBDA)) ** 2)
 
 
 def _alphas(n: int) -> np.ndarray:
     return np.geomspace(0.08, 1.6, n)
-
-
-def _weibull_grid(steps: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-    """(k, tau) starts and tau bounds, tau relative to the observed span (an lr area in peak-lr
-    steps is at most the step count): a timescale from a tenth of what was seen (a curve about
-    to flatten) to thirty times it (a drop still ahead)."""
-    scale = float(max(np.max(steps), 1.0))
-    grid = np.array(list(itertools.product((0.25, 0.45, 0.7, 1.0),
-                                           scale * np.geomspace(0.1, 30.0, 6))))
-    return grid, (0.02 * scale, 300.0 * scale)
 
 
 def starts(law: str, steps: np.ndarray, decay_span: float = 0.0) -> Start:
@@ -68,13 +57,6 @@ def starts(law: str, steps: np.ndarray, decay_span: float = 0.0) -> Start:
     if law == "lr_annealing":
         grid = np.array(list(itertools.product(_alphas(12), LAMBDAS)))
         return Start(grid, ((0.02, 2.5), None), _memory_penalty)
-    if law == "weibull":
-        grid, tau_bounds = _weibull_grid(steps)
-        return Start(grid, ((0.05, 1.5), tau_bounds))
-    if law == "weibull_annealing":
-        grid, tau_bounds = _weibull_grid(steps)
-        grid = np.array([[*g, lam] for g in grid for lam in LAMBDAS])
-        return Start(grid, ((0.05, 1.5), tau_bounds, None), _memory_penalty)
     if law == "multi_power":
         span = max(decay_span, 100.0)
         log_c = -np.log(span) + np.array([-2.0, 0.0, 2.0])

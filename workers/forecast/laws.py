@@ -47,13 +47,6 @@ def shifted_power_law(t: np.ndarray, E: float, A: float, a: float, t0: float) ->
     return E + A * np.power(t + t0, -a)
 
 
-def weibull(t: np.ndarray, E: float, A: float, k: float, tau: float) -> np.ndarray:
-    """L = E + A exp(-(t/tau)^k): Domhan's Weibull curve. Its log-log slope steepens with t
-    where a power law's is constant, as in a small model's plateau-then-drop (the curve keeps
-    falling faster than any floor law fitted before the drop allows)."""
-    return E + A * np.exp(-np.power(t / tau, k))
-
-
 def lr_annealing(s1: np.ndarray, s2: np.ndarray, L0: float, A: float, alpha: float,
                  C: float) -> np.ndarray:
     """Tissue et al. 2024: L = L0 + A S1^-alpha - C S2 (S2 = momentum annealing area)."""
@@ -92,18 +85,6 @@ def _annealing_basis(theta: np.ndarray, d: Design) -> np.ndarray:
     return np.column_stack([np.ones_like(d.s1), np.power(d.s1, -theta[0]), -(1.0 - lam) * s2])
 
 
-def _weibull_basis(theta: np.ndarray, d: Design) -> np.ndarray:
-    x = d.steps if d.s1 is None else d.s1
-    return np.column_stack([np.ones_like(x), np.exp(-np.power(x / theta[1], theta[0]))])
-
-
-def _weibull_annealing_basis(theta: np.ndarray, d: Design) -> np.ndarray:
-    # The Tissue et al. annealing term (parametrised by D as in _annealing_basis) on a Weibull
-    # forward term in the lr area S1 instead of a power law.
-    lam = float(theta[2])
-    return np.column_stack([_weibull_basis(theta, d), -(1.0 - lam) * d.s2[round(lam, 6)]])
-
-
 def _multi_power_basis(theta: np.ndarray, d: Design) -> np.ndarray:
     alpha, log_c, beta, gamma = theta
     drop = np.concatenate([multi_power_drop(x, float(np.exp(log_c)), beta, gamma)
@@ -116,10 +97,7 @@ LAWS: dict[str, Law] = {
     "shifted_power_law": Law(
         "shifted_power_law", ("a", "t0"), ("E", "A"), _shifted_basis, False
     ),
-    "weibull": Law("weibull", ("k", "tau"), ("E", "A"), _weibull_basis, False),
     "lr_annealing": Law("lr_annealing", ("alpha", "lam"), ("L0", "A", "D"), _annealing_basis, True),
-    "weibull_annealing": Law("weibull_annealing", ("k", "tau", "lam"), ("L0", "A", "D"),
-                             _weibull_annealing_basis, True),
     "multi_power": Law(
         "multi_power", ("alpha", "log_C", "beta", "gamma"), ("L0", "A", "B"), _multi_power_basis,
         True,

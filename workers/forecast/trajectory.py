@@ -40,8 +40,8 @@ from workers.forecast.fit import (
     fit_law,
     holdout_weights,
 )
-from workers.forecast.guesses import DEFAULT_LAMBDA, starts
-from workers.forecast.laws import LAWS, Design, Law
+from workers.forecast.guesses import starts
+from workers.forecast.laws import LAWS, Design
 from workers.forecast.memo import Memo
 from workers.forecast.schedule import Schedule, schedule_from_logged
 from workers.forecast.transfer import digest, nearest, warm_candidates
@@ -121,33 +121,21 @@ def effective_schedule(schedule: Schedule | None, lr_steps: np.ndarray | None,
     return schedule
 
 
-# Cold laws, each scored on the held-back tail: a power law in steps (or lr area) flattens
-# towards its floor; Domhan's Weibull form lets the slope steepen (a small model's plateau
-# before a drop), which no floor law fitted before the drop can follow.
-COLD_FREE = ("power_law", "shifted_power_law", "weibull")
-COLD_SCHEDULED = ("lr_annealing", "weibull_annealing")
-
-
 def _cold_candidates(curve: Curve, design: Design, sched: Schedule | None) -> list[Candidate]:
     if sched is None:
-        return [Candidate(LAWS[n], starts(n, curve.steps), None) for n in COLD_FREE]
-    return [_cold_annealing(LAWS[n], curve, design) for n in COLD_SCHEDULED]
-
-
-def _cold_annealing(law: Law, curve: Curve, design: Design) -> Candidate:
-    """An annealing law with the default prior on its drop D, scaled by the law's own forward
-    term fitted without annealing."""
-    start = starts(law.name, curve.steps)
-    # D pinned to 0 leaves the memory lam without effect: its default row of the grid will do.
+        return [Candidate(LAWS[n], starts(n, curve.steps), None)
+                for n in ("power_law", "shifted_power_law")]
+    law = LAWS["lr_annealing"]
+    start = starts("lr_annealing", curve.steps)
+    # Without annealing (D pinned to 0): the forward power law, which sets the prior's scale.
     no_anneal = Prior(np.array([[0.0, 0.0, 1.0]]), np.zeros(1), np.array([1e-9]))
-    at_default = replace(start, grid=start.grid[np.isclose(start.grid[:, -1], DEFAULT_LAMBDA)])
-    base = fit_law(law, design, curve.values, curve.weights, at_default, curve.sigma, no_anneal, 1)
-    d0 = anneal_prior_mean(law, base.theta, float(base.coef[1]), design, curve)
+    base = fit_law(law, design, curve.values, curve.weights, start, curve.sigma, no_anneal, 1)
+    d0 = anneal_prior_mean(float(base.theta[0]), float(base.coef[1]), design, curve)
     prior = Prior(np.array([[0.0, 0.0, 1.0]]), np.array([d0]), np.array([ANNEAL_PRIOR_SD * d0]),
                   ANNEAL_PRIOR_DOF)
     # Smoothed curves have almost no noise, so tiny misfits of the law would overrule the
     # prior; laws are not better than ~0.1% (the Huber scale), so that floors the noise.
-    return Candidate(law, start, prior, None, HUBER_DELTA)
+    return [Candidate(law, start, prior, None, HUBER_DELTA)]
 
 
 def _tail_error(cand: Candidate, curve: Curve, sched: Schedule | None, horizon: int) -> float:
@@ -370,7 +358,7 @@ def _replay(refs: Sequence[ReferenceRun], progress: float, seed: int) -> Calibra
 
 def _params(fit: Fit) -> dict[str, float]:
     params = fit.params
-    if fit.law.name in ("lr_annealing", "weibull_annealing"):
+    if fit.law.name == "lr_annealing":
         params["C"] = params["D"] * (1.0 - params["lam"])
     if fit.law.name == "multi_power":
         params["C"] = float(np.exp(params.pop("log_C")))

@@ -226,7 +226,7 @@ def _unseen_anneal_candidate(joint: Fit, amps: np.ndarray, sd: np.ndarray, known
     """Annealing law with the references' power-law part but the cold prior on the drop D."""
     alpha = float(joint.theta[0])
     design = design_for(sched, curve.steps, horizon, False)
-    d0 = anneal_prior_mean(LAWS["lr_annealing"], joint.theta, float(amps[0]), design, curve)
+    d0 = anneal_prior_mean(alpha, float(amps[0]), design, curve)
     rows = [np.array([0.0, 1.0, 0.0])] if known[0] else []
     mean, width, dof = ([amps[0]], [sd[0]], [np.inf]) if known[0] else ([], [], [])
     prior = Prior(np.array(rows + [np.array([0.0, 0.0, 1.0])]), np.array(mean + [d0]),
