@@ -149,9 +149,6 @@ def _fit_joints(refs: Sequence[ReferenceRun], scheduled: bool) -> tuple[_Joint, 
     usable = _usable(refs, scheduled)
     if not usable:
         return ()
-    # The cold laws' Weibull forms were tried here too (2026-11-25): tinylm warm unchanged
-    # within 0.3 points, Luo warm 25/50% 0.34/0.19 -> 0.30/0.22%, a first warm forecast 60%
-    # slower. Not kept: the references already fix the shape that the Weibull form frees.
     names = ("lr_annealing", "multi_power") if scheduled else ("power_law",)
     run = np.concatenate([np.full(len(c.steps), i) for i, (_, c) in enumerate(usable)])
     y = np.concatenate([c.values for _, c in usable])
