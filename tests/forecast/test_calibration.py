@@ -5,6 +5,7 @@ import numpy as np
 from tests.forecast.synthetic import noisy
 from workers.forecast import trajectory, transfer
 from workers.forecast.calibration import calibration, final_value
+from workers.forecast.laws import power_law
 from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
 
@@ -101,16 +102,46 @@ def test_references_are_fitted_jointly_once_and_replayed_once_per_progress_step(
     t, y, _ = _late_drop_run(2.85, 4_000, seed=2)
     joints, replays = transfer.JOINTS.misses, trajectory._CALIBRATIONS.misses
     first = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs)
-    # The current fit plus one leave-one-out joint fit per reference, one replay set.
+    # The current fit plus one leave-one-out joint fit per reference; one replay set with the
+    # priors and one without (the forecast of the run alone that the result is blended with).
     assert transfer.JOINTS.misses - joints == 1 + len(refs)
-    assert trajectory._CALIBRATIONS.misses - replays == 1
+    assert trajectory._CALIBRATIONS.misses - replays == 2
     t2, y2, _ = _late_drop_run(2.85, 4_100, seed=2)  # the next batch: same 5% progress step
     again = forecast_trajectory(t2, y2, total_steps=TOTAL, schedule=CONSTANT, references=refs)
     assert transfer.JOINTS.misses - joints == 1 + len(refs)
-    assert trajectory._CALIBRATIONS.misses - replays == 1
+    assert trajectory._CALIBRATIONS.misses - replays == 2
     assert again.status == first.status == "ready"
     # A changed reference is new data: refitted, never a stale hit.
     changed = [*refs[:-1], ReferenceRun(refs[-1].steps, refs[-1].values * 1.01, TOTAL,
                                         CONSTANT, name="memo2")]
     forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=changed)
     assert transfer.JOINTS.misses - joints > 1 + len(refs)
+
+
+def _power_run(a: float, upto: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    t = np.arange(250, upto + 1, 50, dtype=float)
+
+    def law(s: np.ndarray) -> np.ndarray:
+        return power_law(s, 2.0, 3.0 * 1000**a, a)
+
+    return t, noisy(law(t), 1e-3, np.random.default_rng(seed)), float(law(np.array([TOTAL]))[0])
+
+
+def test_priors_that_misled_on_the_replays_give_way_to_the_run_alone(monkeypatch):
+    # References of four different slopes: each, replayed with the others as its priors, is
+    # forecast ~13% off; alone, ~2%. The run's forecast leans on its own curve accordingly.
+    refs = []
+    for i, a in enumerate((0.25, 0.45, 0.65, 0.85)):
+        rt, ry, _ = _power_run(a, TOTAL, 30 + i)
+        refs.append(ReferenceRun(rt, ry, TOTAL, CONSTANT, name=f"slope{a}"))
+    t, y, truth = _power_run(0.55, 3_000, 3)
+    blended = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs)
+    calibrate = trajectory._calibrate
+    monkeypatch.setattr(trajectory, "_calibrate", lambda refs, at, seed, *, priors:
+                        calibrate(refs, at, seed, priors=True) if priors else None)
+    priors = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs)
+    assert "blended 99%" in blended.prior and "blended" not in priors.prior
+    assert abs(blended.final_mean / truth - 1) < abs(priors.final_mean / truth - 1)
+    assert blended.final_lower <= truth <= blended.final_upper
+    width = blended.final_upper - blended.final_lower
+    assert width < 0.5 * (priors.final_upper - priors.final_lower)

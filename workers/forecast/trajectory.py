@@ -237,39 +237,33 @@ def forecast_trajectory(
     warm = warm_candidates(references, sched, curve, horizon) if references else []
     design = design_for(sched, curve.steps, horizon, any(c.law.name == "multi_power" for c in warm))
     cands = warm or _cold_candidates(curve, design, sched)
-    # A law is scored on the held-back tail of this curve and, when transferred, also on how
-    # well it fits the finished runs (which show the cooldowns this curve has not reached).
-    errors = {c.law.name: float(np.hypot(_tail_error(c, curve, sched, horizon), c.sigma))
-              for c in cands}
-    weights = holdout_weights(errors) or {cands[0].law.name: 1.0}
-
     n_curve = min(CURVE_POINTS, max(2, end - int(last) + 1))
     curve_step = np.unique(np.round(np.linspace(last, end, n_curve)))
     rng = np.random.default_rng(seed)
-    draws, fits = [], {}
-    for c in cands:
-        if c.law.name not in weights:
-            continue
-        n = max(1, int(round(weights[c.law.name] * N_DRAWS)))
-        drops = c.law.name == "multi_power"
-        d_fit = design if (drops or not design.drops) else replace(design, drops=())
-        fit = fit_law(c.law, d_fit, curve.values, curve.weights, c.start,
-                      max(curve.sigma, c.sigma), c.prior)
-        fits[c.law.name] = (fit, c)
-        pred = design_for(sched, curve_step, horizon, drops)
-        sim = bootstrap(fit, d_fit, curve.values, pred, n, rng)
-        draws.append(_widen(sim, errors.get(c.law.name), curve, curve_step, last, rng))
-    sim = np.vstack(draws)
+    sim, fits, errors, weights = _sample(cands, curve, design, sched, horizon, curve_step, rng)
     at_target = last >= target
     shift = 0.0
     if at_target:
         shift, se = _end_residual(fits, weights, sched, horizon, steps, values)
         sim = sim * np.exp(shift + se * antithetic_normal(len(sim), rng)[:, None])
-    cal = (_calibrate(_alike(references, sched, horizon), last / end, seed)
-           if calibrate and warm and not at_target else None)
+    cal = own = None
+    if calibrate and warm and not at_target:
+        alike = _alike(references, sched, horizon)
+        cal = _calibrate(alike, last / end, seed, priors=True)
+        own = _calibrate(alike, last / end, seed, priors=False)
     if cal is not None:
         grow = np.clip((curve_step - last) / max(end - last, 1.0), 0.0, 1.0) ** HORIZON_POWER
         sim = cal.apply(sim, grow, rng)
+        if own is not None:
+            # The same curve forecast alone (no priors), calibrated on the same replays, and
+            # blended by how well each way forecast the replayed runs: the references'
+            # shapes help where the runs are alike and mislead where they are not (other lrs
+            # of a sweep early in a run), and the replays are the only evidence of which.
+            share = own.spread**-2 / (own.spread**-2 + cal.spread**-2)
+            d_own = design_for(sched, curve.steps, horizon, False)
+            alone = _sample(_cold_candidates(curve, d_own, sched), curve, d_own, sched,
+                            horizon, curve_step, rng)[0]
+            sim = _blend(sim, own.apply(alone, grow, rng), share, rng)
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(sim, [alpha, 1.0 - alpha], axis=0)
     mean = np.mean(sim, axis=0)
@@ -294,8 +288,52 @@ def forecast_trajectory(
         params=_params(fit), final_mean=float(mean[-1]), final_lower=float(lo[-1]),
         final_upper=float(hi[-1]), final_samples=sim[:, -1].copy(), curve_step=curve_step,
         curve_mean=mean, curve_lower=lo, curve_upper=hi,
-        prior="; ".join(n for n in (cand.prior_note, cal and cal.note()) if n) or None,
+        prior="; ".join(n for n in (cand.prior_note, cal and cal.note(),
+                                    own and cal and _blend_note(own, cal)) if n) or None,
     )
+
+
+def _sample(cands: list[Candidate], curve: Curve, design: Design, sched: Schedule | None,
+            horizon: int, curve_step: np.ndarray, rng: np.random.Generator,
+            ) -> tuple[np.ndarray, dict[str, tuple[Fit, Candidate]], dict[str, float],
+                       dict[str, float]]:
+    """Predictive draws at ``curve_step`` (N_DRAWS x steps) from the candidate laws, each
+    scored on the held-back tail and drawn in proportion to its weight; with the fits, the
+    tail errors and the weights."""
+    # A law is scored on the held-back tail of this curve and, when transferred, also on how
+    # well it fits the finished runs (which show the cooldowns this curve has not reached).
+    errors = {c.law.name: float(np.hypot(_tail_error(c, curve, sched, horizon), c.sigma))
+              for c in cands}
+    weights = holdout_weights(errors) or {cands[0].law.name: 1.0}
+    last = float(curve_step[0])
+    draws, fits = [], {}
+    for c in cands:
+        if c.law.name not in weights:
+            continue
+        n = max(1, int(round(weights[c.law.name] * N_DRAWS)))
+        drops = c.law.name == "multi_power"
+        d_fit = design if (drops or not design.drops) else replace(design, drops=())
+        fit = fit_law(c.law, d_fit, curve.values, curve.weights, c.start,
+                      max(curve.sigma, c.sigma), c.prior)
+        fits[c.law.name] = (fit, c)
+        pred = design_for(sched, curve_step, horizon, drops)
+        sim = bootstrap(fit, d_fit, curve.values, pred, n, rng)
+        draws.append(_widen(sim, errors.get(c.law.name), curve, curve_step, last, rng))
+    return np.vstack(draws), fits, errors, weights
+
+
+def _blend(a: np.ndarray, b: np.ndarray, share_b: float, rng: np.random.Generator) -> np.ndarray:
+    """A mixture of two sets of curve draws: ``share_b`` of the rows from ``b``."""
+    n = min(len(a), len(b))
+    k = int(round(share_b * n))
+    return np.vstack([a[rng.permutation(len(a))[:n - k]], b[rng.permutation(len(b))[:k]]])
+
+
+def _blend_note(own: Calibration, cal: Calibration) -> str:
+    share = own.spread**-2 / (own.spread**-2 + cal.spread**-2)
+    return (f"blended {share:.0%} with this run's curve forecast alone (calibrated the same "
+            f"way), which erred {own.spread * 100:.2g}% (rms) on the replayed runs against "
+            f"{cal.spread * 100:.2g}% with the priors")
 
 
 _CALIBRATIONS: Memo[Calibration | None] = Memo(256)
@@ -332,15 +370,18 @@ def _progress_step(progress: float) -> float:
     return float(np.floor(progress / CALIBRATION_STEP + 1e-9) * CALIBRATION_STEP)
 
 
-def _calibrate(refs: Sequence[ReferenceRun], progress: float, seed: int) -> Calibration | None:
+def _calibrate(refs: Sequence[ReferenceRun], progress: float, seed: int, *,
+               priors: bool) -> Calibration | None:
     """Each reference cut at ``progress`` (in CALIBRATION_STEPs) of its planned steps and
-    forecast with the others as its references (leave one out), against how it ended."""
+    forecast with the others as its references (leave one out), or with none (``priors``
+    False), against how it ended."""
     at = _progress_step(progress)
-    return _CALIBRATIONS.get(digest(refs, round(at, 6), seed),
-                             lambda: _replay(refs, at, seed))
+    return _CALIBRATIONS.get(digest(refs, round(at, 6), seed, priors),
+                             lambda: _replay(refs, at, seed, priors))
 
 
-def _replay(refs: Sequence[ReferenceRun], progress: float, seed: int) -> Calibration | None:
+def _replay(refs: Sequence[ReferenceRun], progress: float, seed: int,
+            priors: bool) -> Calibration | None:
     predicted, actual = [], []
     for i, r in enumerate(refs):
         steps, values = np.asarray(r.steps, float), np.asarray(r.values, float)
@@ -348,7 +389,8 @@ def _replay(refs: Sequence[ReferenceRun], progress: float, seed: int) -> Calibra
         if not cut.any() or not np.isfinite(values).all():
             continue
         fc = forecast_trajectory(steps[cut], values[cut], total_steps=r.total_steps,
-                                 schedule=r.schedule, references=[*refs[:i], *refs[i + 1:]],
+                                 schedule=r.schedule,
+                                 references=[*refs[:i], *refs[i + 1:]] if priors else (),
                                  seed=seed, calibrate=False)
         if fc.status == "ready" and fc.final_samples is not None:
             predicted.append(fc.final_samples)
