@@ -7,8 +7,8 @@ bootstrapped over residual blocks and widened by the extrapolation error the tai
 With finished reference runs, the shape parameters of the schedule-aware laws come from a joint
 fit to them and only the levels are refitted on the partial curve (transfer.py); then each
 reference is replayed at this run's progress, and the forecast is corrected by how wrong the
-replays were (calibration.py). Joint fits and replays depend only on the references and are
-memoised.
+replays were (calibration.py); replayed without priors too, they weigh a blend with the run's
+curve forecast alone. Joint fits and replays depend only on the references and are memoised.
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ def forecast_trajectory(
     if at_target:
         shift, se = _end_residual(fits, weights, sched, horizon, steps, values)
         sim = sim * np.exp(shift + se * antithetic_normal(len(sim), rng)[:, None])
-    cal = own = None
+    cal = own = blended = None
     if calibrate and warm and not at_target:
         alike = _alike(references, sched, horizon)
         cal = _calibrate(alike, last / end, seed, priors=True)
@@ -260,6 +260,9 @@ def forecast_trajectory(
             # shapes help where the runs are alike and mislead where they are not (other lrs
             # of a sweep early in a run), and the replays are the only evidence of which.
             share = own.spread**-2 / (own.spread**-2 + cal.spread**-2)
+            blended = (f"blended {share:.0%} with this run's curve forecast alone (calibrated "
+                       f"the same way), which erred {own.spread * 100:.2g}% (rms) on the "
+                       f"replayed runs against {cal.spread * 100:.2g}% with the priors")
             d_own = design_for(sched, curve.steps, horizon, False)
             alone = _sample(_cold_candidates(curve, d_own, sched), curve, d_own, sched,
                             horizon, curve_step, rng)[0]
@@ -288,8 +291,7 @@ def forecast_trajectory(
         params=_params(fit), final_mean=float(mean[-1]), final_lower=float(lo[-1]),
         final_upper=float(hi[-1]), final_samples=sim[:, -1].copy(), curve_step=curve_step,
         curve_mean=mean, curve_lower=lo, curve_upper=hi,
-        prior="; ".join(n for n in (cand.prior_note, cal and cal.note(),
-                                    own and cal and _blend_note(own, cal)) if n) or None,
+        prior="; ".join(n for n in (cand.prior_note, cal and cal.note(), blended) if n) or None,
     )
 
 
@@ -327,13 +329,6 @@ def _blend(a: np.ndarray, b: np.ndarray, share_b: float, rng: np.random.Generato
     n = min(len(a), len(b))
     k = int(round(share_b * n))
     return np.vstack([a[rng.permutation(len(a))[:n - k]], b[rng.permutation(len(b))[:k]]])
-
-
-def _blend_note(own: Calibration, cal: Calibration) -> str:
-    share = own.spread**-2 / (own.spread**-2 + cal.spread**-2)
-    return (f"blended {share:.0%} with this run's curve forecast alone (calibrated the same "
-            f"way), which erred {own.spread * 100:.2g}% (rms) on the replayed runs against "
-            f"{cal.spread * 100:.2g}% with the priors")
 
 
 _CALIBRATIONS: Memo[Calibration | None] = Memo(256)
