@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -192,10 +193,10 @@ class Forecast(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(256))
     status: Mapped[str] = mapped_column(String(32))
-    reason: Mapped[str] = mapped_column(String(512), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
     model: Mapped[str | None] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    prior: Mapped[str | None] = mapped_column(String(512))
+    prior: Mapped[str | None] = mapped_column(Text)
     fitted_upto_step: Mapped[int | None] = mapped_column(BigInteger)
     target_step: Mapped[int | None] = mapped_column(BigInteger)
     level: Mapped[float] = mapped_column(Double, default=0.9)
