@@ -250,7 +250,8 @@ def forecast_trajectory(
     if calibrate and warm and not at_target:
         alike = _alike(references, sched, horizon)
         cal = _calibrate(alike, last / end, seed, priors=True)
-        own = _calibrate(alike, last / end, seed, priors=False)
+        # Replays without priors only matter when there is a calibrated forecast to blend.
+        own = _calibrate(alike, last / end, seed, priors=False) if cal is not None else None
     if cal is not None:
         grow = np.clip((curve_step - last) / max(end - last, 1.0), 0.0, 1.0) ** HORIZON_POWER
         sim = cal.apply(sim, grow, rng)
