@@ -101,11 +101,13 @@ def test_references_are_fitted_jointly_once_and_replayed_once_per_progress_step(
         refs.append(ReferenceRun(rt, ry, TOTAL, CONSTANT, name=f"memo{i}"))
     t, y, _ = _late_drop_run(2.85, 4_000, seed=2)
     joints, replays = transfer.JOINTS.misses, trajectory._CALIBRATIONS.misses
+    alone = trajectory._ALONE.misses
     first = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs)
     # The current fit plus one leave-one-out joint fit per reference; one replay set with the
     # priors and one without (the forecast of the run alone that the result is blended with).
     assert transfer.JOINTS.misses - joints == 1 + len(refs)
     assert trajectory._CALIBRATIONS.misses - replays == 2
+    assert trajectory._ALONE.misses - alone == len(refs)
     t2, y2, _ = _late_drop_run(2.85, 4_100, seed=2)  # the next batch: same 5% progress step
     again = forecast_trajectory(t2, y2, total_steps=TOTAL, schedule=CONSTANT, references=refs)
     assert transfer.JOINTS.misses - joints == 1 + len(refs)
@@ -116,6 +118,8 @@ def test_references_are_fitted_jointly_once_and_replayed_once_per_progress_step(
                                         CONSTANT, name="memo2")]
     forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=changed)
     assert transfer.JOINTS.misses - joints > 1 + len(refs)
+    # Replayed alone, a run depends on itself only: just the changed one is replayed again.
+    assert trajectory._ALONE.misses - alone == len(refs) + 1
 
 
 def _power_run(a: float, upto: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:

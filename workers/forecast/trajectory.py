@@ -378,20 +378,38 @@ def _calibrate(refs: Sequence[ReferenceRun], progress: float, seed: int, *,
 
 def _replay(refs: Sequence[ReferenceRun], progress: float, seed: int,
             priors: bool) -> Calibration | None:
-    predicted, actual = [], []
-    for i, r in enumerate(refs):
-        steps, values = np.asarray(r.steps, float), np.asarray(r.values, float)
-        cut = steps <= progress * r.total_steps
-        if not cut.any() or not np.isfinite(values).all():
-            continue
-        fc = forecast_trajectory(steps[cut], values[cut], total_steps=r.total_steps,
-                                 schedule=r.schedule,
-                                 references=[*refs[:i], *refs[i + 1:]] if priors else (),
-                                 seed=seed, calibrate=False)
-        if fc.status == "ready" and fc.final_samples is not None:
-            predicted.append(fc.final_samples)
-            actual.append(final_value(steps, values))
-    return calibration(predicted, actual)
+    replays = [_replay_one(refs, i, progress, seed, priors) for i in range(len(refs))]
+    done = [r for r in replays if r is not None]
+    return calibration([p for p, _ in done], [a for _, a in done])
+
+
+_ALONE: Memo[tuple[np.ndarray, float] | None] = Memo(1024)
+
+
+def _replay_one(refs: Sequence[ReferenceRun], i: int, progress: float, seed: int,
+                priors: bool) -> tuple[np.ndarray, float] | None:
+    """Reference ``i`` cut at ``progress`` and forecast: its final draws and how it ended.
+    Without priors the replay depends on that run alone, so it is memoised by it: when a run
+    finishes, only it is replayed, not the whole group again."""
+    r = refs[i]
+    if not priors:
+        return _ALONE.get(digest([r], round(progress, 6), seed),
+                          lambda: _forecast_cut(r, (), progress, seed))
+    return _forecast_cut(r, [*refs[:i], *refs[i + 1:]], progress, seed)
+
+
+def _forecast_cut(r: ReferenceRun, others: Sequence[ReferenceRun], progress: float,
+                  seed: int) -> tuple[np.ndarray, float] | None:
+    steps, values = np.asarray(r.steps, float), np.asarray(r.values, float)
+    cut = steps <= progress * r.total_steps
+    if not cut.any() or not np.isfinite(values).all():
+        return None
+    fc = forecast_trajectory(steps[cut], values[cut], total_steps=r.total_steps,
+                             schedule=r.schedule, references=others, seed=seed,
+                             calibrate=False)
+    if fc.status != "ready" or fc.final_samples is None:
+        return None
+    return fc.final_samples, final_value(steps, values)
 
 
 def _params(fit: Fit) -> dict[str, float]:
