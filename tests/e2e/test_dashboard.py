@@ -66,11 +66,18 @@ def test_sign_in_keeps_the_key_in_an_httponly_cookie_only(page: Page, seeded: di
     assert page.request.get("/api/v1/projects").status == 401
 
 
-def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, seeded: dict,
-                                                            api):
-    page = signed_in
+# Why the live run should stop, in words (a target has no run to pair with: no paired
+# probability).
+STOP_WHY = re.compile(r"^its val_loss forecast \d\.\d+ \[\d\.\d+, \d\.\d+\] ends worse "
+                      r"than target 1(\.0)? with probability 100% "
+                      r"\(threshold 90%, at \d+% of its steps\)\.$")
+
+
+@pytest.fixture(scope="module")
+def stopped(seeded: dict, api) -> str:
+    """The live run told to stop by a real decision: a policy on sweep-b's val_loss that it
+    cannot reach. Returns its id."""
     live_id = seeded["runs"]["live-wsd"]["id"]
-    # A real stop decision: a policy on sweep-b's val_loss that the live run cannot reach.
     api.put(f"/api/v1/projects/{seeded['project']}/stop-policy", json={
         "metric": "val_loss", "reference": {"target": 1.0}, "group": "sweep-b",
         "threshold": 0.9, "min_progress": 0.1}).raise_for_status()
@@ -79,6 +86,13 @@ def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, see
     api.post(f"/api/v1/runs/{live_id}/metrics", json={"rows": rows}).raise_for_status()
     wait_until(lambda: api.get(f"/api/v1/runs/{live_id}").json()["should_stop"], 60,
                "the server never decided to stop the live run")
+    return live_id
+
+
+def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, seeded: dict,
+                                                            stopped: str, api):
+    page = signed_in
+    live_id = stopped
 
     page.goto(f"/#/p/{seeded['project']}")
     expect(page.locator("table.runs tbody tr")).to_have_count(4)
@@ -89,11 +103,7 @@ def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, see
     expect(live).to_have_class("stop")
     expect(live.locator(".flag-stop")).to_have_text("Stop")
     expect(page.locator(".flag-stop")).to_have_count(1)
-    # Why, in words (a target has no run to pair with: no paired probability).
-    why = re.compile(r"^its val_loss forecast \d\.\d+ \[\d\.\d+, \d\.\d+\] ends worse than "
-                     r"target 1(\.0)? with probability 100% "
-                     r"\(threshold 90%, at \d+% of its steps\)\.$")
-    expect(live.locator(".flag-stop")).to_have_attribute("title", why)
+    expect(live.locator(".flag-stop")).to_have_attribute("title", STOP_WHY)
     screenshot(page, "runs-table")
 
     last = {r["name"]: r["summary"]["loss"]["last_value"]
@@ -281,7 +291,8 @@ def test_wall_time_axis_places_points_at_their_times_and_the_forecast_at_the_pac
 
 
 def test_compare_overlays_runs_with_bands_and_lists_config_differences(signed_in: Page,
-                                                                      seeded: dict):
+                                                                      seeded: dict,
+                                                                      stopped: str):
     page = signed_in
     names = ["baseline", "wide", "live-wsd"]
     ids = ",".join(seeded["runs"][n]["id"] for n in names)
@@ -294,6 +305,12 @@ def test_compare_overlays_runs_with_bands_and_lists_config_differences(signed_in
     expect(diff.locator("tbody tr")).to_have_count(1)
     expect(diff.locator("tbody tr")).to_have_text(re.compile(r"model\.width\s*512\s*1024\s*768"))
     expect(diff).to_contain_text("2 keys are the same in all runs")
+    # The stop flag says why, as in the runs table: here it is about val_loss, not the loss
+    # on show, which is why the row's own P(underperform) for loss is empty.
+    summary = page.locator("table.compare-summary tbody tr")
+    expect(summary.locator(".flag-stop")).to_have_count(1)
+    expect(summary.filter(has_text="live-wsd").locator(".flag-stop")).to_have_attribute(
+        "title", STOP_WHY)
     screenshot(page, "compare")
 
 

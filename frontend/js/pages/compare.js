@@ -9,7 +9,7 @@ import { clock, hasTimes } from "../charts/walltime.js";
 import { h, replace } from "../dom.js";
 import * as fmt from "../format.js";
 import { distinct } from "../runs-filter.js";
-import { shouldStop } from "./runs-table.js";
+import { stopFlag } from "./runs-table.js";
 
 const FIRST = ["loss", "val_loss"];
 
@@ -41,7 +41,7 @@ function summaryTable(runs, metric, forecasts) {
         h("td", { class: "num" }, fmt.value(run.summary[metric]?.last_value)),
         h("td", { class: "num" }, fc?.status === "ready" ? fmt.interval(fc.final) : fc?.status ?? "—"),
         h("td", { class: "num" }, fmt.percent(fc?.p_underperform)),
-        h("td", {}, shouldStop(run, fc) ? h("span", { class: "flag-stop" }, "Stop") : "no"));
+        h("td", {}, stopFlag({ run, forecast: fc })));
     })));
 }
 

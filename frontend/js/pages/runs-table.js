@@ -30,7 +30,7 @@ function columns(metric) {
     { key: "p", label: "P(underperform)", num: true, value: (r) => r.forecast?.p_underperform,
       cell: (r) => fmt.percent(r.forecast?.p_underperform) },
     { key: "stop", label: "Stop?", value: (r) => (shouldStop(r.run, r.forecast) ? 1 : 0),
-      cell: stopCell },
+      cell: stopFlag },
   ];
 }
 
@@ -52,7 +52,8 @@ function forecastCell({ forecast }) {
     fmt.interval(forecast.final));
 }
 
-function stopCell({ run, forecast }) {
+/** "Stop", with the reasons in words as its tooltip, or a muted "no". */
+export function stopFlag({ run, forecast }) {
   if (!shouldStop(run, forecast)) return h("span", { class: "muted" }, "no");
   return h("span", { class: "flag-stop", title: fmt.stopReason(run.stop_reason) }, "Stop");
 }
