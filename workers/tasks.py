@@ -26,14 +26,14 @@ from backend.alerts.service import (
 from backend.db import session_scope
 from backend.forecasts.service import finish_request, requeue_lost_requests, store_forecast
 from backend.jobs import DELIVER_ALERT, FIT_SCALING, FORECAST_SERIES, SWEEP, Dispatcher
-from backend.metrics.reads import find_series, for_fitting
+from backend.metrics.reads import find_series, for_fitting, lr_series
 from backend.models import Run, Series, StopPolicy
 from backend.runs.service import mark_stale_runs_crashed
 from backend.scaling.service import requeue_lost_fits
 from backend.settings import Settings
 from workers.delivery import deliver_alert
 from workers.forecast import stopping
-from workers.forecast.schedule import Schedule, schedule_from_spec
+from workers.forecast.schedule import Schedule, schedule_from_logged, schedule_from_spec
 from workers.forecast.trajectory import (
     MAX_REFERENCES,
     ReferenceRun,
@@ -87,14 +87,24 @@ def _references(session: Session, run: Run, key: str) -> list[ReferenceRun]:
     )
     if run.group:
         stmt = stmt.where(Run.group == run.group)
-    return [_reference_run(session, other, series) for other, series in session.execute(stmt)]
+    rows = list(session.execute(stmt))
+    lrs = lr_series(session, [other.id for other, _ in rows if not other.lr_schedule])
+    return [_reference_run(session, other, series, lrs.get(other.id)) for other, series in rows]
 
 
-def _reference_run(session: Session, run: Run, series: Series) -> ReferenceRun:
+def _reference_run(session: Session, run: Run, series: Series,
+                   lr: Series | None) -> ReferenceRun:
+    """A finished run as a prior. Without an lr_schedule, the lr it logged (``lr``) is its
+    whole schedule: a user who logs the lr need not also describe it."""
     steps, values = for_fitting(session, series, max_points=500)
-    return ReferenceRun(steps=steps, values=values,
-                        total_steps=int(run.total_steps or series.last_step),
-                        schedule=_schedule(run), name=run.name, run_id=run.id)
+    total = int(run.total_steps or series.last_step)
+    schedule = _schedule(run)
+    if schedule is None and lr is not None:
+        lr_steps, lr_values = for_fitting(session, lr, max_points=500)
+        if np.isfinite(lr_values).any():
+            schedule = schedule_from_logged(lr_steps, lr_values, None, total)
+    return ReferenceRun(steps=steps, values=values, total_steps=total, schedule=schedule,
+                        name=run.name, run_id=run.id)
 
 
 @dataclass(frozen=True)
@@ -148,7 +158,7 @@ def _paired(session: Session, key: str, reference: Reference, inputs: _Inputs,
         series = find_series(session, reference.run_id, key) if other is not None else None
         if other is None or series is None or not series.count:
             return float("nan")
-        ref = _reference_run(session, other, series)
+        ref = _reference_run(session, other, series, lr_series(session, [other.id]).get(other.id))
     return stopping.paired_p_underperform(
         inputs.steps, inputs.values, total_steps=inputs.total_steps, schedule=inputs.schedule,
         lr_steps=inputs.lr_steps, lr_values=inputs.lr_values, reference=ref,
@@ -234,7 +244,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
     target = run.total_steps or (schedule.total_steps if schedule else None)
     fc = decision = None
     if target:
-        lr = find_series(session, run_id, "lr")
+        lr = lr_series(session, [run_id]).get(run_id)
         lr_steps, lr_values = for_fitting(session, lr) if lr else (None, None)
         inputs = _Inputs(steps, values, int(target), schedule, lr_steps, lr_values,
                          _references(session, run, key))

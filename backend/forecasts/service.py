@@ -10,16 +10,15 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.jobs import FORECAST_SERIES, Dispatcher, enqueue_after_commit
+from backend.metrics.keys import is_loss_key
 from backend.models import Forecast, Run, Series, utcnow
 from backend.settings import Settings
 
-DEFAULT_FORECAST_KEYS = ("loss", "train_loss", "val_loss")
 
-
-def forecast_keys(run: Run) -> set[str]:
-    """The default loss keys plus any the run's config lists under `forecast_metrics`."""
-    extra = (run.config or {}).get("forecast_metrics") or []
-    return set(DEFAULT_FORECAST_KEYS) | {k for k in extra if isinstance(k, str)}
+def is_forecast_key(run: Run, key: str) -> bool:
+    """A loss however it is named (`loss`, `val_loss`, `eval/loss`: backend.metrics.keys), or
+    a key the run's config lists under `forecast_metrics`."""
+    return is_loss_key(key) or key in ((run.config or {}).get("forecast_metrics") or [])
 
 
 def request_forecasts(
@@ -30,8 +29,7 @@ def request_forecasts(
     A series whose request is older than `forecast_requeue_after_s` is treated as lost (a
     crashed worker or broker) and asked again.
     """
-    keys = forecast_keys(run)
-    wanted = [sid for key, sid in ids.items() if key in keys]
+    wanted = [sid for key, sid in ids.items() if is_forecast_key(run, key)]
     if not wanted:
         return
     now = utcnow()
@@ -119,7 +117,7 @@ def read_forecast(session: Session, run: Run, series: Series) -> dict[str, Any]:
                     "target_step": run.total_steps}
         reason = (
             "not a forecast metric: add it to the run's config 'forecast_metrics'"
-            if series.key not in forecast_keys(run)
+            if not is_forecast_key(run, series.key)
             else "no forecast yet"
         )
         return {"status": "insufficient_data", "reason": reason, "target_step": run.total_steps}

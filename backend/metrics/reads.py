@@ -1,11 +1,15 @@
 """Reading series back: downsampled for charts, bucket-averaged for fitting."""
 
+from collections import defaultdict
+from collections.abc import Sequence
+
 import numpy as np
 from sqlalchemy import BigInteger, Double, and_, bindparam, case, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from backend.metrics.downsample import minmax_downsample
+from backend.metrics.keys import lr_key
 from backend.metrics.rollup import BLOCK_LEVELS, block_size
 from backend.models import Point, PointBlock, Series
 
@@ -15,6 +19,17 @@ MAX_BLOCKS_PER_POINT = 8
 
 def find_series(session: Session, run_id: str, key: str) -> Series | None:
     return session.scalar(select(Series).where(Series.run_id == run_id, Series.key == key))
+
+
+def lr_series(session: Session, run_ids: Sequence[str]) -> dict[str, Series]:
+    """Each run's learning-rate series, however it was named (backend.metrics.keys.lr_key),
+    in one query; runs without one are left out."""
+    if not run_ids:
+        return {}
+    by_run: dict[str, dict[str, Series]] = defaultdict(dict)
+    for series in session.scalars(select(Series).where(Series.run_id.in_(run_ids))):
+        by_run[series.run_id][series.key] = series
+    return {run_id: keys[key] for run_id, keys in by_run.items() if (key := lr_key(keys))}
 
 
 def _as_arrays(rows) -> tuple[np.ndarray, np.ndarray]:

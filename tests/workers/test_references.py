@@ -30,6 +30,13 @@ def _run(s: Session, project: Project, name: str, age_s: int, *, status: str = "
     return run
 
 
+def _project(s: Session) -> Project:
+    project = Project(name=f"p-{uuid.uuid4().hex[:12]}")
+    s.add(project)
+    s.flush()
+    return project
+
+
 @contextmanager
 def counting_statements(s: Session) -> Iterator[list[str]]:
     statements: list[str] = []
@@ -47,9 +54,7 @@ def counting_statements(s: Session) -> Iterator[list[str]]:
 
 def test_older_runs_with_the_metric_are_found_past_newer_runs_without_it(pg_url: str):
     with session_scope(pg_url) as s:
-        project = Project(name=f"p-{uuid.uuid4().hex[:12]}")
-        s.add(project)
-        s.flush()
+        project = _project(s)
         _run(s, project, "loss-a", 300, metrics={"loss": 20, "acc": 20})
         _run(s, project, "loss-b", 290, metrics={"loss": 30})
         _run(s, project, "loss-other-group", 280, group="h", metrics={"loss": 20})
@@ -66,15 +71,34 @@ def test_older_runs_with_the_metric_are_found_past_newer_runs_without_it(pg_url:
         with counting_statements(s) as statements:
             refs = _references(s, ungrouped, "loss")
         assert [r.name for r in refs] == ["loss-other-group", "loss-b", "loss-a"]
-        assert len(statements) <= 1 + len(refs)  # one for the runs, one per run's points
+        # One for the runs, one for the names of their series (which one is an lr: none
+        # here gave an lr_schedule), one per run's points.
+        assert len(statements) <= 2 + len(refs)
 
         with counting_statements(s) as statements:
             refs = _references(s, grouped, "loss")
         assert [r.name for r in refs] == ["loss-b", "loss-a"]
-        assert len(statements) <= 1 + len(refs)
+        assert len(statements) <= 2 + len(refs)
 
         b = refs[0]
         assert b.total_steps == 1000 and b.schedule is None
         assert np.array_equal(b.steps, np.arange(0, 300, 10))
         assert np.allclose(b.values, 3.0 - 0.01 * np.arange(30))
+        s.rollback()
+
+
+def test_a_reference_without_a_schedule_takes_the_lr_it_logged(pg_url: str):
+    with session_scope(pg_url) as s:
+        project = _project(s)
+        _run(s, project, "logged", 200, metrics={"loss": 20, "train/learning_rate": 20})
+        _run(s, project, "silent", 100, metrics={"loss": 20})
+        current = _run(s, project, "current", 0, status="running", metrics={"loss": 5})
+        s.flush()
+        with counting_statements(s) as statements:
+            refs = {r.name: r for r in _references(s, current, "loss")}
+        # One more than the runs' own: the logged lr's points, read for the one run with it.
+        assert len(statements) <= 2 + len(refs) + 1
+        assert refs["silent"].schedule is None
+        lr = refs["logged"].schedule.lr(np.array([0.0, 100.0, 190.0]))
+        assert np.allclose(lr, [3.0, 2.9, 2.81])
         s.rollback()
