@@ -157,6 +157,7 @@ def test_run_page_draws_forecast_band_boundary_and_schedule(signed_in: Page, see
     caption = page.locator("figure.chart", has=page.locator(LOSS_PLOT)).locator("figcaption")
     expect(caption).to_contain_text("Forecast at step 2,000")
     expect(caption).to_contain_text(f"Model {fc['model']}")
+    expect(caption.locator(".forecast-reason")).to_have_text(f". Why: {fc['reason']}")
     screenshot(page, "run-page")
     if update_docs():
         page.screenshot(path=str(ROOT / "docs" / "run-page.png"),

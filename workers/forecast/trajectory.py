@@ -280,13 +280,16 @@ def forecast_trajectory(
         reason = ("the run has reached its target step: its final value is the fitted curve "
                   f"there, moved by the median residual of its last {END_SPAN:.0%} of steps "
                   f"({np.expm1(shift):+.2%}); " + reason)
+    if sched is None and not at_target:
+        reason += ("; no lr schedule is known (none planned, no lr logged), so the forecast "
+                   "holds the lr as it is: an lr decay before the target step would end lower "
+                   "than this interval")
     if sched is not None and (not warm or cand.cold_anneal):
         peak = sched.peak_lr(horizon)
         ahead = float(sched.lr(np.array([last]))[0] - sched.lr(np.array([float(target)]))[0])
         if ahead > 0.1 * peak:
-            reason += ("; the lr decay still ahead is priced by the default annealing prior "
-                       "(no finished run with lr decay to learn it from), hence the wide "
-                       "interval")
+            reason += ("; the lr decay still ahead is priced by the default annealing prior, "
+                       "a guess (no finished run with lr decay to learn it from)")
     return replace(
         result, status="ready", reason=reason, model=model,
         params=_params(fit), final_mean=float(mean[-1]), final_lower=float(lo[-1]),
