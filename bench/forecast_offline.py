@@ -1,7 +1,7 @@
 """Offline forecast accuracy on the dev curves: forecast_trajectory called directly, no server.
 
     .venv/bin/python -m bench.forecast_offline [--models 25M,100M] [--by family]
-        [--source luo|tinylm] [--split train|val]
+        [--source luo|tinylm] [--split train|val] [--no-schedule]
 
 Per cut (25/50/75 % of planned steps) and mode (cold: this run only; warm: the other runs of
 the same model size, finished, as references): median abs relative error of the final loss,
@@ -30,23 +30,27 @@ from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
 
 
-def references_for(run: DevRun, runs: list[DevRun]) -> list[ReferenceRun]:
-    return [ReferenceRun(r.steps, r.loss, r.target_step, schedule_from_spec(r.lr_spec), r.run_id)
+def references_for(run: DevRun, runs: list[DevRun], schedules: bool = True
+                   ) -> list[ReferenceRun]:
+    return [ReferenceRun(r.steps, r.loss, r.target_step,
+                         schedule_from_spec(r.lr_spec) if schedules else None, r.run_id)
             for r in runs if r.model == run.model and r.run_id != run.run_id]
 
 
-def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm")) -> list[dict]:
+def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm"),
+             schedules: bool = True) -> list[dict]:
+    """``schedules`` False: forecast as runs that neither plan nor log their lr would be."""
     rows = []
     for run in runs:
         for frac in CUTS:
             steps, loss = run.prefix(frac)
             base = {"run": run.run_id, "model": run.model, "family": run.family, "cut": frac}
             for mode in modes:
-                refs = references_for(run, runs) if mode == "warm" else []
+                refs = references_for(run, runs, schedules) if mode == "warm" else []
                 t0, c0 = time.perf_counter(), time.process_time()
                 fc = forecast_trajectory(steps, loss, total_steps=run.target_step,
-                                         schedule=schedule_from_spec(run.lr_spec),
-                                         references=refs)
+                                         schedule=schedule_from_spec(run.lr_spec)
+                                         if schedules else None, references=refs)
                 ms = 1000 * (time.perf_counter() - t0)
                 cpu_ms = 1000 * (time.process_time() - c0)
                 ok = fc.status == "ready"
@@ -65,9 +69,11 @@ def main() -> None:
     ap.add_argument("--modes", default="cold,warm")
     ap.add_argument("--source", default="luo", choices=sorted(SOURCES))
     ap.add_argument("--split", default="train", help="which loss: train or val")
+    ap.add_argument("--no-schedule", action="store_true",
+                    help="forecast as if the runs neither planned nor logged their lr")
     args = ap.parse_args()
     runs = select_models(load_curves(SOURCES[args.source], args.split), args.models)
-    rows = evaluate(runs, tuple(args.modes.split(",")))
+    rows = evaluate(runs, tuple(args.modes.split(",")), schedules=not args.no_schedule)
     print(f"{len(runs)} runs: " + ", ".join(sorted({r.model for r in runs})))
     metrics = ("err", "cov90", "ms", "ms_cpu")
     print(format_table(rows, ("mode", "cut"), metrics))
