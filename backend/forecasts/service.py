@@ -18,7 +18,8 @@ from backend.settings import Settings
 def is_forecast_key(run: Run, key: str) -> bool:
     """A loss however it is named (`loss`, `val_loss`, `eval/loss`: backend.metrics.keys), or
     a key the run's config lists under `forecast_metrics`."""
-    return is_loss_key(key) or key in ((run.config or {}).get("forecast_metrics") or [])
+    listed = (run.config or {}).get("forecast_metrics")
+    return is_loss_key(key) or (isinstance(listed, list) and key in listed)
 
 
 def request_forecasts(

@@ -87,3 +87,14 @@ def test_a_finished_run_that_only_logged_its_lr_is_a_prior_with_that_schedule(cl
     assert "logged-lr-only" in (fc["prior"] or "")  # a reference of the same kind: scheduled
     truth = loss_at(TOTAL)
     assert fc["final"]["lower"] <= truth <= fc["final"]["upper"]
+
+
+def test_a_key_listed_in_forecast_metrics_is_forecast_too(client, make_run):
+    run = make_run(total_steps=TOTAL, config={"forecast_metrics": ["perplexity"]})
+    log(client, run["id"], range(0, 801, 10), "perplexity", "lr")
+    assert forecast(client, run["id"], "perplexity", 800)["status"] == "ready"
+    # A string is not a list of keys (no substring match on "perplexity").
+    other = make_run(total_steps=TOTAL, config={"forecast_metrics": "perplexity"})
+    log(client, other["id"], range(0, 801, 10), "perplex", "lr")
+    body = client.get(f"/api/v1/runs/{other['id']}/forecast/perplex").json()
+    assert body["status"] == "insufficient_data" and "forecast_metrics" in body["reason"]
