@@ -48,14 +48,17 @@ def test_logged_lr_gives_the_same_forecast_as_the_planned_schedule():
     assert logged.final_mean == pytest.approx(planned.final_mean, rel=1e-3)
 
 
-def test_a_forecast_without_any_schedule_says_a_decay_ahead_would_end_lower():
+def test_a_forecast_without_a_planned_schedule_says_a_decay_ahead_would_end_lower():
     # Without a plan or a logged lr, the laws in steps hold the lr as it is: measured on the
     # Luo curves, such bands cover 7-78 % of final losses, so the forecast must say so.
     sched, t, y, _ = _wsd_run(20_000, 16_000, upto=8_000)
     blind = forecast_trajectory(t, y, total_steps=20_000)
     assert blind.status == "ready" and "no lr schedule is known" in blind.reason
-    known = forecast_trajectory(t, y, total_steps=20_000, schedule=sched)
-    assert known.status == "ready" and "no lr schedule" not in known.reason
+    logged = forecast_trajectory(t, y, total_steps=20_000, lr_steps=t, lr_values=sched.lr(t))
+    assert logged.status == "ready" and "held at its last logged value" in logged.reason
+    known = forecast_trajectory(t, y, total_steps=20_000, schedule=sched, lr_steps=t,
+                                lr_values=sched.lr(t))
+    assert known.status == "ready" and "no lr" not in known.reason
 
 
 def test_forecast_curve_runs_from_last_step_to_target_with_ordered_band():

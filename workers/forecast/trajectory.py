@@ -280,10 +280,11 @@ def forecast_trajectory(
         reason = ("the run has reached its target step: its final value is the fitted curve "
                   f"there, moved by the median residual of its last {END_SPAN:.0%} of steps "
                   f"({np.expm1(shift):+.2%}); " + reason)
-    if sched is None and not at_target:
-        reason += ("; no lr schedule is known (none planned, no lr logged), so the forecast "
-                   "holds the lr as it is: an lr decay before the target step would end lower "
-                   "than this interval")
+    if schedule is None and not at_target:  # no plan: the lr ahead is taken to stay put
+        held = ("no lr schedule is known (none planned, no lr logged), so the forecast holds "
+                "the lr as it is" if sched is None else
+                "no lr_schedule gives the plan, so the lr is held at its last logged value")
+        reason += f"; {held}: an lr decay before the target step would end lower than this interval"
     if sched is not None and (not warm or cand.cold_anneal):
         peak = sched.peak_lr(horizon)
         ahead = float(sched.lr(np.array([last]))[0] - sched.lr(np.array([float(target)]))[0])
