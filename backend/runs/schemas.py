@@ -3,7 +3,16 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    field_validator,
+    model_validator,
+)
+
+from backend.metrics import keys
 
 # Non-finite floats leave as the strings "NaN" / "Infinity" / "-Infinity" (API.md).
 OUT = ConfigDict(ser_json_inf_nan="strings", from_attributes=True)
@@ -81,6 +90,12 @@ class RunOut(BaseModel):
         default_factory=dict,
         description="per metric: count, first/last step and value, min, max (no raw points)",
     )
+
+    @computed_field(description="the metric read as the learning rate (lr, learning_rate, "
+                                "train/learning_rate, lr-AdamW, ...), or null")
+    @property
+    def lr_key(self) -> str | None:
+        return keys.lr_key(self.summary)
 
 
 class RunList(BaseModel):

@@ -315,6 +315,24 @@ def test_compare_overlays_runs_with_bands_and_lists_config_differences(signed_in
     screenshot(page, "compare")
 
 
+def test_an_lr_logged_as_learning_rate_overlays_the_loss_like_lr(signed_in: Page, api,
+                                                                 project: str):
+    # HF Trainer's name for it, and no lr_schedule: the logged lr is all there is.
+    run = create_run(api, project, "hf-style")
+    rows = [{"step": s, "values": {"loss": 2.0 + 3.0 * (s + 50) ** -0.3,
+                                   "learning_rate": 1e-3 * (1 - s / 2000)}}
+            for s in range(0, 600, 10)]
+    api.post(f"/api/v1/runs/{run['id']}/metrics", json={"rows": rows}).raise_for_status()
+    assert api.get(f"/api/v1/runs/{run['id']}").json()["lr_key"] == "learning_rate"
+    page = signed_in
+    page.goto(f"/#/run/{run['id']}")
+    wait_drawn(page, LOSS_PLOT, "lr-logged")
+    logged = by_role(page, LOSS_PLOT, "lr-logged")[0]
+    assert logged["x"][-1] == 590 and abs(logged["y"][-1] - 1e-3 * (1 - 590 / 2000)) < 1e-9
+    # It overlays the loss instead of getting a chart of its own.
+    expect(page.locator(".plot[data-metric='learning_rate']")).to_have_count(0)
+
+
 def test_live_run_grows_while_the_chart_keeps_its_zoom(signed_in: Page, api, project: str):
     page = signed_in
     run = create_run(api, project, "growing", lr_schedule={

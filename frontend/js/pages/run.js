@@ -12,9 +12,12 @@ import { forecastCaption, runHeader, runSettings } from "./run-details.js";
 
 const FIRST = ["loss", "val_loss"];
 
-/** Metrics that get a chart: loss first; lr only when nothing else (it overlays the rest). */
-function chartKeys(keys) {
-  const rest = keys.filter((k) => !FIRST.includes(k) && (k !== "lr" || keys.length === 1));
+/**
+ * Metrics that get a chart: loss first; the lr (`lrKey`, however the run named it) only when
+ * nothing else, since it overlays the rest.
+ */
+function chartKeys(keys, lrKey) {
+  const rest = keys.filter((k) => !FIRST.includes(k) && (k !== lrKey || keys.length === 1));
   return [...FIRST.filter((k) => keys.includes(k)), ...rest];
 }
 
@@ -52,7 +55,7 @@ export async function render(view, { arg: id }, { signal, poll }) {
       const clk = clock(data.series.get(key));
       const x = xFor(state, run, clk);
       const lrX = xFor(state, run, lrClock ?? clk);
-      const lr = state.lr && key !== "lr" ? learningRate(data.lr, run, { x: lrX }) : [];
+      const lr = state.lr && key !== run.lr_key ? learningRate(data.lr, run, { x: lrX }) : [];
       const traces = [
         ...observed(data.series.get(key), { x, color: PALETTE[0], name: key, smoothing: state.smoothing }),
         ...forecast(fc, { x, color: PALETTE[0], name: key }),
@@ -70,7 +73,7 @@ export async function render(view, { arg: id }, { signal, poll }) {
   }
 
   async function load() {
-    const keys = chartKeys(await api.metricKeys(id, signal));
+    const keys = chartKeys(await api.metricKeys(id, signal), run.lr_key);
     replace(headerSlot, runHeader(run, data.forecasts));
     replace(settingsSlot, runSettings(run));
     if (!keys.length) {
@@ -86,7 +89,7 @@ export async function render(view, { arg: id }, { signal, poll }) {
     const [series, forecasts, lr] = await Promise.all([
       Promise.all(keys.map((k) => api.series(id, k, budget, signal))),
       Promise.all(keys.map((k) => api.forecast(id, k, signal))),
-      run.summary.lr ? api.series(id, "lr", budget, signal) : null,
+      run.lr_key ? api.series(id, run.lr_key, budget, signal) : null,
     ]);
     data.keys = keys;
     keys.forEach((k, i) => {
