@@ -1,14 +1,17 @@
 """Which of a run's metrics are losses to forecast, and which one is its learning rate, as
 users name them: trainers and trackers differ (HF Trainer logs `loss`, `eval_loss` and
-`learning_rate`; its W&B callback `train/loss`, `eval/loss`, `train/learning_rate`; Lightning's
-LearningRateMonitor `lr-AdamW`), and nobody should have to rename a metric to get a forecast.
+`learning_rate`; its W&B callback `train/loss`, `eval/loss`, `train/learning_rate`; Lightning
+`train_loss_step` and its LearningRateMonitor `lr-AdamW`), and nobody should have to rename a
+metric to get a forecast.
 """
 
 import re
 from collections.abc import Iterable
 
-# A loss, possibly of a split, possibly under a prefix: `loss`, `val_loss`, `eval/loss`.
-LOSS_KEY = re.compile(r"(?:^|/)(?:(?:train|val|valid|validation|eval|test)_)?loss$")
+# A loss, possibly of a split, possibly under a prefix: `loss`, `val_loss`, `eval/loss`; with
+# Lightning's `_step` / `_epoch` suffix (`self.log(..., on_step=True, on_epoch=True)`).
+LOSS_KEY = re.compile(
+    r"(?:^|/)(?:(?:train|val|valid|validation|eval|test)_)?loss(?:_step|_epoch)?$")
 LR_NAMES = ("lr", "learning_rate")
 # Under a prefix (`train/learning_rate`, `optim/lr`), or Lightning's `lr-<optimizer>`.
 PREFIXED_LR = re.compile(r"(?:^|/)(?:lr|learning_rate)$|^lr-")

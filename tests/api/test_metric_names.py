@@ -13,13 +13,14 @@ TOTAL = 2000
 
 
 @pytest.mark.parametrize("key", ["loss", "train_loss", "val_loss", "eval_loss", "test_loss",
-                                 "train/loss", "eval/loss", "val/loss", "valid_loss"])
+                                 "train/loss", "eval/loss", "val/loss", "valid_loss",
+                                 "train_loss_step", "val_loss_epoch"])
 def test_losses_are_recognised_by_their_usual_names(key):
     assert is_loss_key(key)
 
 
 @pytest.mark.parametrize("key", ["aux_loss", "z_loss", "loss_scale", "accuracy", "lossy",
-                                 "train/grad_norm"])
+                                 "train/grad_norm", "loss_steps"])
 def test_other_metrics_are_not_losses(key):
     assert not is_loss_key(key)
 
