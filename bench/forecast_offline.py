@@ -26,14 +26,18 @@ from bench.curves_data import (
     rel_err,
     select_models,
 )
-from workers.forecast.schedule import schedule_from_spec
+from workers.forecast.schedule import Schedule, schedule_from_spec
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
+
+
+def schedule_of(run: DevRun, schedules: bool = True) -> Schedule | None:
+    """The run's schedule, or None to forecast it as a run that gives none."""
+    return schedule_from_spec(run.lr_spec) if schedules else None
 
 
 def references_for(run: DevRun, runs: list[DevRun], schedules: bool = True
                    ) -> list[ReferenceRun]:
-    return [ReferenceRun(r.steps, r.loss, r.target_step,
-                         schedule_from_spec(r.lr_spec) if schedules else None, r.run_id)
+    return [ReferenceRun(r.steps, r.loss, r.target_step, schedule_of(r, schedules), r.run_id)
             for r in runs if r.model == run.model and r.run_id != run.run_id]
 
 
@@ -49,8 +53,7 @@ def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm"),
                 refs = references_for(run, runs, schedules) if mode == "warm" else []
                 t0, c0 = time.perf_counter(), time.process_time()
                 fc = forecast_trajectory(steps, loss, total_steps=run.target_step,
-                                         schedule=schedule_from_spec(run.lr_spec)
-                                         if schedules else None, references=refs)
+                                         schedule=schedule_of(run, schedules), references=refs)
                 ms = 1000 * (time.perf_counter() - t0)
                 cpu_ms = 1000 * (time.process_time() - c0)
                 ok = fc.status == "ready"

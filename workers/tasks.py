@@ -87,24 +87,26 @@ def _references(session: Session, run: Run, key: str) -> list[ReferenceRun]:
     )
     if run.group:
         stmt = stmt.where(Run.group == run.group)
-    rows = list(session.execute(stmt))
-    lrs = lr_series(session, [other.id for other, _ in rows if not other.lr_schedule])
-    return [_reference_run(session, other, series, lrs.get(other.id)) for other, series in rows]
+    return _reference_runs(session, list(session.execute(stmt)))
 
 
-def _reference_run(session: Session, run: Run, series: Series,
-                   lr: Series | None) -> ReferenceRun:
-    """A finished run as a prior. Without an lr_schedule, the lr it logged (``lr``) is its
-    whole schedule: a user who logs the lr need not also describe it."""
-    steps, values = for_fitting(session, series, max_points=500)
-    total = int(run.total_steps or series.last_step)
-    schedule = _schedule(run)
-    if schedule is None and lr is not None:
-        lr_steps, lr_values = for_fitting(session, lr, max_points=500)
-        if np.isfinite(lr_values).any():
-            schedule = schedule_from_logged(lr_steps, lr_values, None, total)
-    return ReferenceRun(steps=steps, values=values, total_steps=total, schedule=schedule,
-                        name=run.name, run_id=run.id)
+def _reference_runs(session: Session, rows: list[tuple[Run, Series]]) -> list[ReferenceRun]:
+    """Finished runs (with their series of the metric) as priors. A run without an
+    lr_schedule has the lr it logged as its whole schedule (a user who logs the lr need not
+    also describe it); those lr series are found in one query for all the runs."""
+    lrs = lr_series(session, [run.id for run, _ in rows if not run.lr_schedule])
+    refs = []
+    for run, series in rows:
+        steps, values = for_fitting(session, series, max_points=500)
+        total = int(run.total_steps or series.last_step)
+        schedule, lr = _schedule(run), lrs.get(run.id)
+        if schedule is None and lr is not None:
+            lr_steps, lr_values = for_fitting(session, lr, max_points=500)
+            if np.isfinite(lr_values).any():
+                schedule = schedule_from_logged(lr_steps, lr_values, None, total)
+        refs.append(ReferenceRun(steps=steps, values=values, total_steps=total,
+                                 schedule=schedule, name=run.name, run_id=run.id))
+    return refs
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ def _paired(session: Session, key: str, reference: Reference, inputs: _Inputs,
         series = find_series(session, reference.run_id, key) if other is not None else None
         if other is None or series is None or not series.count:
             return float("nan")
-        ref = _reference_run(session, other, series, lr_series(session, [other.id]).get(other.id))
+        ref = _reference_runs(session, [(other, series)])[0]
     return stopping.paired_p_underperform(
         inputs.steps, inputs.values, total_steps=inputs.total_steps, schedule=inputs.schedule,
         lr_steps=inputs.lr_steps, lr_values=inputs.lr_values, reference=ref,
