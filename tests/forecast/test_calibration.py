@@ -1,5 +1,7 @@
 """Calibration on finished runs: replayed forecasts correct a shared bias and too-narrow bands."""
 
+import re
+
 import numpy as np
 
 from tests.forecast.synthetic import noisy
@@ -144,8 +146,11 @@ def test_priors_that_misled_on_the_replays_give_way_to_the_run_alone(monkeypatch
     monkeypatch.setattr(trajectory, "_calibrate", lambda refs, at, seed, *, priors:
                         calibrate(refs, at, seed, priors=True) if priors else None)
     priors = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs)
-    assert "blended 99%" in blended.prior and "blended" not in priors.prior
+    share = re.search(r"blended (\d+)% with this run's curve forecast alone", blended.prior)
+    assert share and int(share.group(1)) >= 95 and "blended" not in priors.prior
     assert abs(blended.final_mean / truth - 1) < abs(priors.final_mean / truth - 1)
     assert blended.final_lower <= truth <= blended.final_upper
     width = blended.final_upper - blended.final_lower
-    assert width < 0.5 * (priors.final_upper - priors.final_lower)
+    # Narrower by a third (0.64x; under 0.5x when all bands grew as h^0.5): the run's own band
+    # sets it, grown for its extrapolation as a forecast from one curve alone is (h^0.7).
+    assert width < 0.75 * (priors.final_upper - priors.final_lower)
