@@ -2,8 +2,11 @@ import numpy as np
 import pytest
 
 from tests.forecast.synthetic import TRUE, annealing_curve, noisy, wsd
-from workers.forecast.curve import bin_curve
-from workers.forecast.laws import power_law
+from workers.forecast import trajectory
+from workers.forecast.curve import Candidate, bin_curve
+from workers.forecast.fit import Prior
+from workers.forecast.guesses import Start
+from workers.forecast.laws import LAWS, power_law
 from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.trajectory import (
     MAX_REFERENCES,
@@ -239,3 +242,24 @@ def test_of_many_references_a_forecast_uses_those_most_like_the_run():
     fc = forecast_trajectory(t[run], y, total_steps=10_000, schedule=sched, references=refs)
     used = fc.prior.split("finished runs: ")[1].split(";")[0].split(", ")
     assert len(used) == MAX_REFERENCES and {"like8", "like9", "like10", "like11"} <= set(used)
+
+
+def test_a_transferred_law_that_forecasts_a_negative_loss_gives_way_to_the_curve_alone(
+        monkeypatch):
+    # Seen on simulated LR sweeps: two finished runs whose joint fit put the floor at 0 and left
+    # the drop to the partial curve, which made it 6 nats on a loss of 3 (final draws to -14).
+    # Here a transferred prior pins the drop at 40 on a loss of ~2.1: the same shape of failure.
+    cosine = schedule_from_spec({"type": "cosine", "peak_lr": 1e-3, "warmup_steps": 200,
+                                 "total_steps": 10_000, "final_lr": 0.0})
+    t = np.arange(250, 3001, 50, dtype=float)
+    y = noisy(annealing_curve(cosine, t, REALISTIC), 3e-4, np.random.default_rng(0))
+    degenerate = Candidate(LAWS["lr_annealing"], Start(np.array([[0.4, 0.999]]), (None, None)),
+                           Prior(np.array([[0.0, 0.0, 1.0]]), np.array([40.0]),
+                                 np.array([0.1])), "from the references", 1e-3)
+    monkeypatch.setattr(trajectory, "warm_candidates", lambda *args: [degenerate])
+    ref = ReferenceRun(t, y, 10_000, cosine, name="finished")
+    fc = forecast_trajectory(t, y, total_steps=10_000, schedule=cosine, references=[ref])
+    truth = float(annealing_curve(cosine, np.array([10_000.0]), REALISTIC)[0])
+    assert fc.status == "ready" and np.all(fc.final_samples > 0) and np.all(fc.curve_lower > 0)
+    assert fc.final_lower <= truth <= fc.final_upper
+    assert "forecast from its own curve alone" in fc.reason and fc.prior is None

@@ -252,8 +252,16 @@ def forecast_trajectory(
     curve_step = np.unique(np.round(np.linspace(last, end, n_curve)))
     rng = np.random.default_rng(seed)
     power = HORIZON_POWER_WITH_PRIORS if warm else HORIZON_POWER
-    sim, fits, errors, weights = _sample(cands, curve, design, sched, horizon, curve_step, rng,
-                                         power)
+    sampled = _sample(cands, curve, design, sched, horizon, curve_step, rng, power)
+    fell_back = sampled is None and bool(warm)
+    if fell_back:  # every transferred law forecast a non-positive loss: this curve alone
+        warm, power = [], HORIZON_POWER
+        sampled = _sample(_cold_candidates(curve, design, sched), curve, design, sched,
+                          horizon, curve_step, rng, power)
+    if sampled is None:
+        return replace(result, reason="every law fitted to this curve forecasts a non-positive "
+                                      "value ahead: no loss-like forecast")
+    sim, fits, errors, weights = sampled
     at_target = last >= target
     shift = 0.0
     if at_target:
@@ -279,8 +287,11 @@ def forecast_trajectory(
                        f"replayed runs against {cal.spread * 100:.2g}% with the priors")
             d_own = design_for(sched, curve.steps, horizon, False)
             alone = _sample(_cold_candidates(curve, d_own, sched), curve, d_own, sched,
-                            horizon, curve_step, rng)[0]
-            sim = _blend(sim, own.apply(alone, grow, rng), share, rng)
+                            horizon, curve_step, rng)
+            if alone is not None:
+                sim = _blend(sim, own.apply(alone[0], grow, rng), share, rng)
+            else:
+                blended = None
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(sim, [alpha, 1.0 - alpha], axis=0)
     mean = np.mean(sim, axis=0)
@@ -289,6 +300,9 @@ def forecast_trajectory(
     model = top if len(weights) == 1 else "mix(" + ",".join(
         f"{k}:{v:.2f}" for k, v in sorted(weights.items(), key=lambda kv: -kv[1])) + ")"
     reason = _reason(fit, errors)
+    if fell_back:
+        reason += ("; the laws transferred from the finished runs forecast a non-positive loss "
+                   "for this run, so it is forecast from its own curve alone")
     if at_target:
         reason = ("the run has reached its target step: its final value is the fitted curve "
                   f"there, moved by the median residual of its last {END_SPAN:.0%} of steps "
@@ -317,10 +331,14 @@ def _sample(cands: list[Candidate], curve: Curve, design: Design, sched: Schedul
             horizon: int, curve_step: np.ndarray, rng: np.random.Generator,
             power: float = HORIZON_POWER,
             ) -> tuple[np.ndarray, dict[str, tuple[Fit, Candidate]], dict[str, float],
-                       dict[str, float]]:
+                       dict[str, float]] | None:
     """Predictive draws at ``curve_step`` (N_DRAWS x steps) from the candidate laws, each
     scored on the held-back tail and drawn in proportion to its weight; with the fits, the
-    tail errors and the weights."""
+    tail errors and the weights of the laws kept.
+
+    A loss is positive: a law whose fitted curve falls to zero or below ahead (a degenerate
+    fit, e.g. a floor at 0 and a drop that outgrows the loss) is no forecast and is left out,
+    and so are the draws of a kept law that do. None when no law is left."""
     # A law is scored on the held-back tail of this curve and, when transferred, also on how
     # well it fits the finished runs (which show the cooldowns this curve has not reached).
     errors = {c.law.name: float(np.hypot(_tail_error(c, curve, sched, horizon), c.sigma))
@@ -336,11 +354,19 @@ def _sample(cands: list[Candidate], curve: Curve, design: Design, sched: Schedul
         d_fit = design if (drops or not design.drops) else replace(design, drops=())
         fit = fit_law(c.law, d_fit, curve.values, curve.weights, c.start,
                       max(curve.sigma, c.sigma), c.prior)
-        fits[c.law.name] = (fit, c)
         pred = design_for(sched, curve_step, horizon, drops)
+        if not np.all(fit.predict(pred) > 0):
+            continue
         sim = bootstrap(fit, d_fit, curve.values, pred, n, rng)
+        sim = sim[np.all(sim > 0, axis=1)]
+        if not len(sim):
+            continue
+        fits[c.law.name] = (fit, c)
         draws.append(_widen(sim, errors.get(c.law.name), curve, curve_step, last, rng, power))
-    return np.vstack(draws), fits, errors, weights
+    if not fits:
+        return None
+    total = sum(weights[name] for name in fits)
+    return np.vstack(draws), fits, errors, {name: weights[name] / total for name in fits}
 
 
 def _blend(a: np.ndarray, b: np.ndarray, share_b: float, rng: np.random.Generator) -> np.ndarray:
