@@ -34,6 +34,13 @@ TRANSFER_SD = 0.1  # relative sd of amplitudes transferred from finished runs
 # A reference teaches the annealing term only if its lr falls while observed; a fall of 10% of
 # the peak is taken as enough to try (the joint fit's standard error then decides).
 DECAY_SEEN = 0.1
+# The annealing drop grows with the peak lr it anneals from (the WSD cooldown gains of the real
+# LR sweeps in bench/data/tinylm: 0.004 -> 0.210 nats from lr 5e-4 to 5e-2). When the references
+# ran at several peaks, the joint fit learns D_i = D (peak_i / top peak)^beta, beta in this
+# range (0: the drop does not depend on the peak, in each run's own peak units).
+PEAK_BETAS = (0.0, 0.5, 1.0)
+PEAK_BETA_BOUNDS = (0.0, 2.0)
+PEAKS_DIFFER = 1.05  # references whose peaks span less than this ratio share one drop
 
 
 def nearest(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
@@ -74,15 +81,39 @@ def _stack(designs: Sequence[Design]) -> Design:
     return Design(np.concatenate([d.steps for d in designs]), s1, s2, drops)
 
 
-def _stacked_law(law: Law, run: np.ndarray, n_runs: int) -> Law:
-    """The law with one offset per run and shared amplitudes and shape (joint fit of runs)."""
+def _stacked_law(law: Law, run: np.ndarray, n_runs: int,
+                 log_peak: np.ndarray | None = None) -> Law:
+    """The law with one offset per run and shared amplitudes and shape (joint fit of runs).
+
+    ``log_peak`` (per run, log of its peak lr over the top one): the last amplitude (the
+    annealing drop) is scaled per run by exp(beta * log_peak), beta an extra shape parameter.
+    """
     onehot = (run[:, None] == np.arange(n_runs)[None, :]).astype(float)
+    n_theta = len(law.theta_names)
 
     def basis(theta: np.ndarray, d: Design) -> np.ndarray:
-        return np.hstack([onehot, law.basis(theta, d)[:, 1:]])
+        x = law.basis(theta[:n_theta], d)[:, 1:]
+        if log_peak is not None:
+            x[:, -1] *= np.exp(theta[n_theta] * log_peak[run])
+        return np.hstack([onehot, x])
 
     names = tuple(f"offset{i}" for i in range(n_runs)) + law.coef_names[1:]
-    return Law(law.name, law.theta_names, names, basis, law.needs_schedule)
+    theta_names = law.theta_names + (("beta",) if log_peak is not None else ())
+    return Law(law.name, theta_names, names, basis, law.needs_schedule)
+
+
+def _with_beta(start: Start) -> Start:
+    """The starting grid with the peak exponent beta as one more shape parameter."""
+    grid = np.array([[*row, b] for row in start.grid for b in PEAK_BETAS])
+    return Start(grid, (*start.bounds, PEAK_BETA_BOUNDS), start.penalty)
+
+
+def _log_peaks(usable: Sequence[tuple[ReferenceRun, Curve]]) -> np.ndarray | None:
+    """Each reference's log peak lr over the top one, or None when they share one peak."""
+    peaks = np.array([r.schedule.peak_lr(max(r.total_steps, 1)) for r, _ in usable])
+    if not np.all(peaks > 0) or peaks.max() < PEAKS_DIFFER * peaks.min():
+        return None
+    return np.log(peaks / peaks.max())
 
 
 def _amplitude_se(joint: Fit, stacked: Design, y: np.ndarray, sigma: float) -> np.ndarray:
@@ -110,6 +141,17 @@ def _decay_seen(usable: Sequence[tuple[ReferenceRun, Curve]]) -> bool:
     return False
 
 
+def _amplitudes(joint: Fit, stacked: Design, y: np.ndarray, w: np.ndarray, sigma: float,
+                n_runs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A joint fit's shared amplitudes, their transferred prior width (TRANSFER_SD), their
+    standard errors and the fit's misfit (rms relative residual)."""
+    amps = joint.coef[n_runs:]
+    misfit = float(np.sqrt(np.average((1.0 - joint.fitted / y) ** 2, weights=w)))
+    se = _amplitude_se(joint, stacked, y, max(sigma, misfit))[n_runs:]
+    sd = TRANSFER_SD * np.abs(amps) + 1e-6 * float(np.mean(y))
+    return amps, sd, se, misfit
+
+
 @dataclass(frozen=True)
 class _Joint:
     """One law fitted jointly to the references: what a warm candidate is built from."""
@@ -122,6 +164,18 @@ class _Joint:
     known: np.ndarray  # amplitudes the references identify
     misfit: float
     refs_note: str
+    decays: bool  # some reference's lr falls while observed
+    top_peak: float | None = None  # the drop D is the top-peak run's (beta = theta[-1])
+
+    def drop_scale(self, sched: Schedule | None, horizon: int) -> float:
+        """How a run at this schedule's peak scales the transferred drop: (peak / top)^beta,
+        above 1 too for a run beyond the references' top peak (the growth is extrapolated:
+        capped at 1, a high-lr WSD run of a simulated sweep was judged with too small a
+        cooldown and, the best run, stopped; its prior widens with it)."""
+        if self.top_peak is None or sched is None:
+            return 1.0
+        ratio = sched.peak_lr(horizon) / self.top_peak
+        return float(ratio ** self.fit.theta[-1])
 
 
 def _usable(refs: Sequence[ReferenceRun], scheduled: bool) -> list[tuple[ReferenceRun, Curve]]:
@@ -156,6 +210,16 @@ def _fit_joints(refs: Sequence[ReferenceRun], scheduled: bool) -> tuple[_Joint, 
     sigma = float(np.median([c.sigma for _, c in usable]))
     decays = scheduled and _decay_seen(usable)
     refs_note = f"{len(usable)} finished runs: " + ", ".join(r.name or "?" for r, _ in usable)
+    span = _decay_span(usable)
+
+    def fit(name: str, stacked: Design, log_peak: np.ndarray | None
+            ) -> tuple[Fit, tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
+        start = starts(name, usable[0][1].steps, span)
+        start = _with_beta(start) if log_peak is not None else start
+        joint = fit_law(_stacked_law(LAWS[name], run, len(usable), log_peak), stacked, y, w,
+                        start, sigma, n_polish=1)
+        return joint, _amplitudes(joint, stacked, y, w, sigma, len(usable))
+
     out = []
     for name in names:
         if name == "multi_power" and not decays:
@@ -163,20 +227,20 @@ def _fit_joints(refs: Sequence[ReferenceRun], scheduled: bool) -> tuple[_Joint, 
         designs = [design_for(r.schedule, c.steps, max(r.total_steps, int(c.steps[-1])),
                            name == "multi_power") for r, c in usable]
         stacked = _stack(designs)
-        law = LAWS[name]
-        joint = fit_law(_stacked_law(law, run, len(usable)), stacked, y, w,
-                        starts(name, usable[0][1].steps, _decay_span(usable)), sigma,
-                        n_polish=1)
-        amps = joint.coef[len(usable):]
-        misfit = float(np.sqrt(np.average((1.0 - joint.fitted / y) ** 2, weights=w)))
-        se = _amplitude_se(joint, stacked, y, max(sigma, misfit))[len(usable):]
-        sd = TRANSFER_SD * np.abs(amps) + 1e-6 * float(np.mean(y))
+        log_peak = _log_peaks(usable) if name == "lr_annealing" and decays else None
+        joint, (amps, sd, se, misfit) = fit(name, stacked, log_peak)
+        if log_peak is not None and se[-1] > sd[-1]:
+            # Too few references to tell the peak's effect from the drop: one drop for all.
+            log_peak = None
+            joint, (amps, sd, se, misfit) = fit(name, stacked, None)
         known = se <= sd
         if name == "lr_annealing":
             known[-1] &= decays  # D (last) needs an observed lr decay
         if name == "multi_power" and not known[-1]:
             continue
-        out.append(_Joint(name, joint, amps, sd, se, known, misfit, refs_note))
+        top = (max(r.schedule.peak_lr(max(r.total_steps, 1)) for r, _ in usable)
+               if log_peak is not None else None)
+        out.append(_Joint(name, joint, amps, sd, se, known, misfit, refs_note, decays, top))
     return tuple(out)
 
 
@@ -199,21 +263,26 @@ def warm_candidates(
         if j.name == "lr_annealing" and not j.known[-1]:
             cand = _unseen_anneal_candidate(j.fit, j.amps, j.sd, j.known, curve, sched, horizon)
             alpha = float(j.fit.theta[0])
+            why = ("their lr decays do not pin its size down" if j.decays else
+                   "none of them decays its lr")
             cand.prior_note = (f"{j.name} power law (alpha={alpha:.3g}) from {j.refs_note}; "
-                               "none of them decays its lr, so the annealing drop is priced "
-                               "by the default prior")
+                               f"{why}, so the annealing drop is priced by the default prior")
             out.append(cand)
             continue
         # Transferred amplitudes keep their ±TRANSFER_SD prior, widened to the joint fit's
         # own standard error where that is larger (only the identified ones are kept).
         rows = np.eye(len(law.coef_names))[1:]
         known = j.known
-        prior = (Prior(rows[known], j.amps[known], np.hypot(j.sd, j.se)[known])
-                 if known.any() else None)
-        shape = ", ".join(f"{n}={v:.3g}" for n, v in zip(law.theta_names, j.fit.theta,
+        # The drop (last amplitude) of a run at this peak, from the top-peak references'.
+        scale = np.ones(len(j.amps))
+        scale[-1] = j.drop_scale(sched, horizon)
+        prior = (Prior(rows[known], (j.amps * scale)[known],
+                       (np.hypot(j.sd, j.se) * scale)[known]) if known.any() else None)
+        shape = ", ".join(f"{n}={v:.3g}" for n, v in zip(j.fit.law.theta_names, j.fit.theta,
                                                             strict=True))
         note = f"{j.name} shape ({shape}) and amplitudes from {j.refs_note}"
-        fixed = Start(j.fit.theta[None, :], tuple(None for _ in law.theta_names))
+        theta = j.fit.theta[:len(law.theta_names)]
+        fixed = Start(theta[None, :], tuple(None for _ in law.theta_names))
         out.append(Candidate(law, fixed, prior, note, j.misfit))
     return out
 
