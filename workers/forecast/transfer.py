@@ -108,12 +108,14 @@ def _with_beta(start: Start) -> Start:
     return Start(grid, (*start.bounds, PEAK_BETA_BOUNDS), start.penalty)
 
 
-def _log_peaks(usable: Sequence[tuple[ReferenceRun, Curve]]) -> np.ndarray | None:
-    """Each reference's log peak lr over the top one, or None when they share one peak."""
+def _log_peaks(usable: Sequence[tuple[ReferenceRun, Curve]]
+               ) -> tuple[np.ndarray, float] | None:
+    """Each reference's log peak lr over the top one, and the top peak; None when they share
+    one peak."""
     peaks = np.array([r.schedule.peak_lr(max(r.total_steps, 1)) for r, _ in usable])
     if not np.all(peaks > 0) or peaks.max() < PEAKS_DIFFER * peaks.min():
         return None
-    return np.log(peaks / peaks.max())
+    return np.log(peaks / peaks.max()), float(peaks.max())
 
 
 def _amplitude_se(joint: Fit, stacked: Design, y: np.ndarray, sigma: float) -> np.ndarray:
@@ -168,10 +170,10 @@ class _Joint:
     top_peak: float | None = None  # the drop D is the top-peak run's (beta = theta[-1])
 
     def drop_scale(self, sched: Schedule | None, horizon: int) -> float:
-        """How a run at this schedule's peak scales the transferred drop: (peak / top)^beta,
-        above 1 too for a run beyond the references' top peak (the growth is extrapolated:
-        capped at 1, a high-lr WSD run of a simulated sweep was judged with too small a
-        cooldown and, the best run, stopped; its prior widens with it)."""
+        """How a run at this schedule's peak scales the transferred drop (and its prior's
+        width): (peak / top)^beta, extrapolated above 1 beyond the references' top peak
+        (capped at 1, the best run of a simulated sweep, a high-lr WSD run, was judged before
+        its cooldown with too small a gain and stopped)."""
         if self.top_peak is None or sched is None:
             return 1.0
         ratio = sched.peak_lr(horizon) / self.top_peak
@@ -227,20 +229,19 @@ def _fit_joints(refs: Sequence[ReferenceRun], scheduled: bool) -> tuple[_Joint, 
         designs = [design_for(r.schedule, c.steps, max(r.total_steps, int(c.steps[-1])),
                            name == "multi_power") for r, c in usable]
         stacked = _stack(designs)
-        log_peak = _log_peaks(usable) if name == "lr_annealing" and decays else None
-        joint, (amps, sd, se, misfit) = fit(name, stacked, log_peak)
-        if log_peak is not None and se[-1] > sd[-1]:
+        peaks = _log_peaks(usable) if name == "lr_annealing" and decays else None
+        joint, (amps, sd, se, misfit) = fit(name, stacked, peaks[0] if peaks else None)
+        if peaks is not None and se[-1] > sd[-1]:
             # Too few references to tell the peak's effect from the drop: one drop for all.
-            log_peak = None
+            peaks = None
             joint, (amps, sd, se, misfit) = fit(name, stacked, None)
         known = se <= sd
         if name == "lr_annealing":
             known[-1] &= decays  # D (last) needs an observed lr decay
         if name == "multi_power" and not known[-1]:
             continue
-        top = (max(r.schedule.peak_lr(max(r.total_steps, 1)) for r, _ in usable)
-               if log_peak is not None else None)
-        out.append(_Joint(name, joint, amps, sd, se, known, misfit, refs_note, decays, top))
+        out.append(_Joint(name, joint, amps, sd, se, known, misfit, refs_note, decays,
+                          peaks[1] if peaks else None))
     return tuple(out)
 
 
