@@ -282,16 +282,15 @@ def forecast_trajectory(
             # shapes help where the runs are alike and mislead where they are not (other lrs
             # of a sweep early in a run), and the replays are the only evidence of which.
             share = own.spread**-2 / (own.spread**-2 + cal.spread**-2)
-            blended = (f"blended {share:.0%} with this run's curve forecast alone (calibrated "
-                       f"the same way), which erred {own.spread * 100:.2g}% (rms) on the "
-                       f"replayed runs against {cal.spread * 100:.2g}% with the priors")
             d_own = design_for(sched, curve.steps, horizon, False)
             alone = _sample(_cold_candidates(curve, d_own, sched), curve, d_own, sched,
                             horizon, curve_step, rng)
             if alone is not None:
                 sim = _blend(sim, own.apply(alone[0], grow, rng), share, rng)
-            else:
-                blended = None
+                blended = (f"blended {share:.0%} with this run's curve forecast alone "
+                           f"(calibrated the same way), which erred {own.spread * 100:.2g}% "
+                           f"(rms) on the replayed runs against {cal.spread * 100:.2g}% with "
+                           "the priors")
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(sim, [alpha, 1.0 - alpha], axis=0)
     mean = np.mean(sim, axis=0)
