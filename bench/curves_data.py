@@ -120,6 +120,19 @@ def rel_err(pred: float | None, truth: float) -> float:
     return float("nan") if pred is None else abs(pred - truth) / truth
 
 
+def interval_score(lower: float | None, upper: float | None, truth: float,
+                   level: float = 0.9) -> float:
+    """The interval score of a central ``level`` interval (Gneiting & Raftery 2007), relative
+    to the truth: its width plus 2/alpha times any miss. Lower is better, and unlike coverage
+    it cannot be won by a band that is merely wide: the one number to decide a change to the
+    bands by (coverage and error are read beside it)."""
+    if lower is None or upper is None:
+        return float("nan")
+    alpha = 1.0 - level
+    miss = max(lower - truth, 0.0) + max(truth - upper, 0.0)
+    return (upper - lower + 2.0 / alpha * miss) / truth
+
+
 def _coverage_cell(hits: np.ndarray) -> str:
     """Coverage with its 95% Clopper-Pearson interval: with 9-27 forecasts per cell one miss
     moves coverage by 4-11 points, so a cell is read against that interval, not as a point."""
@@ -130,7 +143,7 @@ def _coverage_cell(hits: np.ndarray) -> str:
 
 def format_table(rows: Iterable[dict], keys: tuple[str, ...], metrics: tuple[str, ...]) -> str:
     """Group rows by ``keys`` and print median error %, coverage % (with its binomial 95%
-    interval), median ms per group."""
+    interval), mean interval score % and median ms per group."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         groups[tuple(r[k] for k in keys)].append(r)
@@ -149,6 +162,8 @@ def format_table(rows: Iterable[dict], keys: tuple[str, ...], metrics: tuple[str
                 cells.append(f"{_coverage_cell(vals):>20}")
             elif m.startswith("ms"):
                 cells.append(f"{np.median(vals):>12.0f}")
+            elif m.startswith("score"):  # a proper score is averaged, not a median
+                cells.append(f"{100 * np.mean(vals):>11.2f}%")
             else:
                 cells.append(f"{100 * np.median(vals):>11.2f}%")
         lines.append(" ".join(f"{str(v):>10}" for v in g) + " " + " ".join(cells))

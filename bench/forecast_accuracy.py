@@ -6,8 +6,8 @@ A fresh `curvecast up` on Postgres (in-process jobs). For each dev run: cold, it
 only this run; warm, its project also holds the other runs of the same model size, finished.
 The run logs its first 25%, 50% and 75% of the planned steps (as a training loop would, one
 after the other); after each, the benchmark waits for the stored forecast and compares its
-final value with the run's true final loss. The last-value and power-law baselines are
-computed on the same prefixes in the same run.
+final value with the run's true final loss (error, 90% coverage, mean interval score). The
+last-value and power-law baselines are computed on the same prefixes in the same run.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from bench.curves_data import (
     DevRun,
     baseline_rows,
     format_table,
+    interval_score,
     load_curves,
     rel_err,
     select_models,
@@ -69,6 +70,7 @@ def replay(c: httpx.Client, run: DevRun, runs: list[DevRun], mode: str) -> list[
         rows.append(base | {
             "mode": mode, "err": rel_err(final.get("mean"), run.truth),
             "cov90": (final["lower"] <= run.truth <= final["upper"]) if final else None,
+            "score90": interval_score(final.get("lower"), final.get("upper"), run.truth),
             "ms": 1000 * waited, "status": fc["status"]})
         if mode == "cold":
             rows += baseline_rows(base, run, steps, loss)
@@ -87,12 +89,12 @@ def main() -> None:
             for mode in ("cold", "warm"):
                 rows += replay(c, run, runs, mode)
             print(f"[{i + 1}/{len(runs)}] {run.run_id}", flush=True)
-    metrics = ("err", "cov90", "ms")
+    metrics = ("err", "cov90", "score90", "ms")
     print(f"\n{len(runs)} runs through the HTTP API (ms = batch answered -> forecast stored)")
     print(format_table(rows, ("mode", "cut"), metrics))
     print()
     ours = [r for r in rows if r["mode"] in ("cold", "warm")]
-    print(format_table(ours, ("mode",), ("err", "cov90")) + "\n(all cuts pooled)")
+    print(format_table(ours, ("mode",), ("err", "cov90", "score90")) + "\n(all cuts pooled)")
     print()
     print(format_table(ours, ("mode", "cut", "family"), metrics))
     print()

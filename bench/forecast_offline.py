@@ -5,8 +5,8 @@
 
 Per cut (25/50/75 % of planned steps) and mode (cold: this run only; warm: the other runs of
 the same model size, finished, as references): median abs relative error of the final loss,
-coverage of the 90% interval, median ms per forecast; plus the last-value and power-law
-baselines on the same prefixes.
+coverage of the 90% interval, its mean interval score (score90), median ms per forecast; plus
+the last-value and power-law baselines on the same prefixes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bench.curves_data import (
     DevRun,
     baseline_rows,
     format_table,
+    interval_score,
     load_curves,
     rel_err,
     select_models,
@@ -59,7 +60,9 @@ def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm"),
                 ok = fc.status == "ready"
                 cov = (fc.final_lower <= run.truth <= fc.final_upper) if ok else None
                 rows.append(base | {"mode": mode, "err": rel_err(fc.final_mean, run.truth),
-                                    "cov90": cov, "ms": ms, "ms_cpu": cpu_ms, "status": fc.status,
+                                    "cov90": cov, "score90": interval_score(
+                                        fc.final_lower, fc.final_upper, run.truth),
+                                    "ms": ms, "ms_cpu": cpu_ms, "status": fc.status,
                                     "model_used": fc.model})
             rows += baseline_rows(base, run, steps, loss)
     return rows
@@ -78,7 +81,7 @@ def main() -> None:
     runs = select_models(load_curves(SOURCES[args.source], args.split), args.models)
     rows = evaluate(runs, tuple(args.modes.split(",")), schedules=not args.no_schedule)
     print(f"{len(runs)} runs: " + ", ".join(sorted({r.model for r in runs})))
-    metrics = ("err", "cov90", "ms", "ms_cpu")
+    metrics = ("err", "cov90", "score90", "ms", "ms_cpu")
     print(format_table(rows, ("mode", "cut"), metrics))
     if args.by:
         print()
