@@ -171,9 +171,9 @@ class _Joint:
 
     def drop_scale(self, sched: Schedule | None, horizon: int) -> float:
         """How a run at this schedule's peak scales the transferred drop (and its prior's
-        width): (peak / top)^beta, extrapolated above 1 beyond the references' top peak
-        (capped at 1, the best run of a simulated sweep, a high-lr WSD run, was judged before
-        its cooldown with too small a gain and stopped)."""
+        width): (peak / top)^beta, extrapolated above 1 beyond the references' top peak.
+        Not capped at 1: capped, the best run of a simulated sweep (a high-lr WSD run) was
+        judged before its cooldown with too small a gain and stopped."""
         if self.top_peak is None or sched is None:
             return 1.0
         ratio = sched.peak_lr(horizon) / self.top_peak
