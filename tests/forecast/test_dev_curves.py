@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.curves_data import baseline_power_law, interval_score, load_curves
+from bench.curves_data import baseline_power_law, load_curves
 from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.trajectory import forecast_trajectory
 
@@ -28,10 +28,3 @@ def test_half_run_forecast_beats_the_power_law_baseline_on_real_curves():
     assert np.median(errs) < 0.5 * np.median(base)
     assert np.median(errs) < 0.0075  # the cold target at the 50% cut
     assert np.mean(hits) >= 0.75
-
-
-def test_the_interval_score_charges_width_and_twenty_times_a_miss():
-    assert interval_score(1.9, 2.1, 2.0) == pytest.approx(0.1)  # width 0.2 of 2.0, no miss
-    # A band 0.1 below the truth: its width plus 2 / 0.1 times the miss.
-    assert interval_score(1.8, 1.9, 2.0) == pytest.approx((0.1 + 20 * 0.1) / 2.0)
-    assert np.isnan(interval_score(None, None, 2.0))  # no forecast, no score
