@@ -182,7 +182,8 @@ def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
         return None
     progress = (run.last_step or 0) / max(fc.target_step, 1)
     d = stopping.decide(
-        stopping.p_underperform(fc.final_samples, reference.value, policy.mode, reference.sd),
+        stopping.p_underperform(fc.decision_samples, reference.value, policy.mode,
+                                 reference.sd),
         policy.threshold, progress, policy.min_progress,
         partial(_paired, session, key, reference, inputs, policy.mode)
         if reference.run_id else None)

@@ -73,9 +73,13 @@ def paired_p_underperform(
                                np.asarray(reference.values)[cut],
                                total_steps=reference.total_steps, schedule=reference.schedule,
                                references=others)
-    if mine.status != "ready" or then.status != "ready" or not then.final_mean:
+    if mine.status != "ready" or then.status != "ready" or then.decision_samples is None:
         return float("nan")
-    return p_underperform(mine.final_samples * (reference_value / then.final_mean),
+    # Both on the draws stops are decided on (trajectory.TrajectoryForecast.decision_samples).
+    then_mean = float(np.mean(then.decision_samples))
+    if not then_mean:
+        return float("nan")
+    return p_underperform(mine.decision_samples * (reference_value / then_mean),
                           reference_value, mode, reference_sd)
 
 
