@@ -75,12 +75,9 @@ def paired_p_underperform(
                                references=others)
     if mine.status != "ready" or then.status != "ready" or then.decision_samples is None:
         return float("nan")
-    # Both on the draws stops are decided on (trajectory.TrajectoryForecast.decision_samples).
-    then_mean = float(np.mean(then.decision_samples))
-    if not then_mean:
-        return float("nan")
-    return p_underperform(mine.decision_samples * (reference_value / then_mean),
-                          reference_value, mode, reference_sd)
+    # Both judged on the draws stops are decided on (TrajectoryForecast.decision_samples).
+    shift = reference_value / float(np.mean(then.decision_samples))
+    return p_underperform(mine.decision_samples * shift, reference_value, mode, reference_sd)
 
 
 def should_stop(p: float, threshold: float, progress: float, min_progress: float) -> bool:
