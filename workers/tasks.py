@@ -195,8 +195,16 @@ def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
               "reference_sd": reference.sd, "p_underperform": _finite_or_none(d.p),
               "p_forecast": _finite_or_none(d.p_forecast),
               "p_paired": _finite_or_none(d.p_paired), "threshold": policy.threshold,
-              "progress": progress, "min_progress": policy.min_progress}
+              "progress": progress, "min_progress": policy.min_progress,
+              # The band of the draws p was computed on: with finished runs replayed, the pool
+              # of the two ways the forecast averages, wider than the forecast's own band.
+              "decided_on": _band(fc.decision_samples, fc.level)}
     return policy, d, reason
+
+
+def _band(draws: np.ndarray, level: float) -> dict[str, float]:
+    lo, hi = np.quantile(draws, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    return {"lower": float(lo), "upper": float(hi), "level": level}
 
 
 def _record(session, settings: Settings, dispatcher: Dispatcher, run: Run, key: str,

@@ -62,7 +62,12 @@ export function stopReason(why) {
   const pForecast = why.p_forecast ?? why.p_underperform;
   const paired = why.p_paired === null || why.p_paired === undefined ? ""
     : `; against that run as it was forecast at the same progress, ${percent(why.p_paired)}`;
-  return `its ${why.metric} forecast ${interval(why.forecast)} ends worse than `
+  // With finished runs as priors the forecast averages two ways; a stop is judged on both,
+  // pooled, whose band is wider: shown when it differs from the forecast's own.
+  const band = (b) => `[${value(b.lower)}, ${value(b.upper)}]`;
+  const pooled = why.decided_on && band(why.decided_on) !== band(why.forecast)
+    ? ` (judged on the two ways it averages, pooled: ${band(why.decided_on)})` : "";
+  return `its ${why.metric} forecast ${interval(why.forecast)}${pooled} ends worse than `
     + `${why.reference_label ?? value(why.reference)} with probability ${percent(pForecast)}`
     + `${paired} (threshold ${percent(why.threshold)}, at ${percent(why.progress)} of its steps).`;
 }

@@ -143,6 +143,26 @@ def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, see
     screenshot(page, "run-stop-banner")
 
 
+def test_a_stop_judged_on_the_pooled_ways_says_so(signed_in: Page):
+    # A warm forecast shows the average of its two ways; its stop was judged on both pooled.
+    # The dashboard's own module, in the browser, on a stored reason of that kind and on one
+    # whose draws were the forecast's own.
+    why = {"metric": "loss", "forecast": {"mean": 3.06, "lower": 2.83, "upper": 3.32},
+           "decided_on": {"lower": 2.64, "upper": 3.40, "level": 0.9},
+           "reference": 2.858, "reference_label": "best finished run b", "p_forecast": 0.62,
+           "p_paired": None, "threshold": 0.9, "progress": 0.3}
+    own = {**why, "decided_on": {"lower": 2.83, "upper": 3.32, "level": 0.9}}
+    signed_in.goto("/")
+    said = signed_in.evaluate("""async ([a, b]) => {
+        const f = await import(new URL("/js/format.js", location.href).href);
+        return [f.stopReason(a), f.stopReason(b)];
+    }""", [why, own])
+    assert said[0] == ("its loss forecast 3.06 [2.83, 3.32] (judged on the two ways it averages, "
+                       "pooled: [2.64, 3.4]) ends worse than best finished run b with "
+                       "probability 62% (threshold 90%, at 30% of its steps).")
+    assert "pooled" not in said[1]
+
+
 def test_run_page_draws_forecast_band_boundary_and_schedule(signed_in: Page, seeded: dict,
                                                            api):
     page = signed_in
