@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import KEY, ROOT, screenshot, update_docs
-from tests.e2e.seed import create_run, log_points, wait_for_forecasts, wsd_lr
+from tests.e2e.seed import TOTAL_STEPS, create_run, log_points, wait_for_forecasts, wsd_lr
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
@@ -143,24 +143,33 @@ def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, see
     screenshot(page, "run-stop-banner")
 
 
-def test_a_stop_judged_on_the_pooled_ways_says_so(signed_in: Page):
-    # A warm forecast shows the average of its two ways; its stop was judged on both pooled.
-    # The dashboard's own module, in the browser, on a stored reason of that kind and on one
-    # whose draws were the forecast's own.
-    why = {"metric": "loss", "forecast": {"mean": 3.06, "lower": 2.83, "upper": 3.32},
-           "decided_on": {"lower": 2.64, "upper": 3.40, "level": 0.9},
-           "reference": 2.858, "reference_label": "best finished run b", "p_forecast": 0.62,
-           "p_paired": None, "threshold": 0.9, "progress": 0.3}
-    own = {**why, "decided_on": {"lower": 2.83, "upper": 3.32, "level": 0.9}}
-    signed_in.goto("/")
-    said = signed_in.evaluate("""async ([a, b]) => {
-        const f = await import(new URL("/js/format.js", location.href).href);
-        return [f.stopReason(a), f.stopReason(b)];
-    }""", [why, own])
-    assert said[0] == ("its loss forecast 3.06 [2.83, 3.32] (judged on the two ways it averages, "
-                       "pooled: [2.64, 3.4]) ends worse than best finished run b with "
-                       "probability 62% (threshold 90%, at 30% of its steps).")
-    assert "pooled" not in said[1]
+def test_a_warm_stop_says_it_was_judged_on_both_ways_pooled(signed_in: Page, api):
+    # A group with three finished cosine runs and a policy against the best of them: a worse
+    # run's forecast averages its curve alone with the finished runs' priors, and its stop is
+    # judged on the two ways pooled, whose band the reason shows beside the forecast's own.
+    cosine = {"type": "cosine", "peak_lr": 1e-3, "warmup_steps": 100, "final_lr": 0.0}
+    project = "pooled-stop"
+    for i, floor in enumerate((2.0, 1.95, 2.1)):
+        done = create_run(api, project, f"done-{i}", group="g", lr_schedule=cosine)
+        log_points(api, done, 0, TOTAL_STEPS + 1, floor, seed=20 + i)
+        api.patch(f"/api/v1/runs/{done['id']}", json={"status": "finished"}).raise_for_status()
+    api.put(f"/api/v1/projects/{project}/stop-policy", json={
+        "metric": "loss", "reference": "best_finished", "group": "g", "threshold": 0.9,
+        "min_progress": 0.1}).raise_for_status()
+    worse = create_run(api, project, "worse", group="g", lr_schedule=cosine)
+    log_points(api, worse, 0, 700, 2.6, seed=30)
+    wait_until(lambda: api.get(f"/api/v1/runs/{worse['id']}").json()["should_stop"], 120,
+               "the server never decided to stop the worse run")
+    why = api.get(f"/api/v1/runs/{worse['id']}").json()["stop_reason"]
+    assert why["decided_on"]["upper"] - why["decided_on"]["lower"] > (
+        why["forecast"]["upper"] - why["forecast"]["lower"])  # the pool is the wider
+
+    page = signed_in
+    page.goto(f"/#/run/{worse['id']}")
+    expect(page.locator(".banner-stop")).to_have_text(re.compile(
+        r"^Should stop: its loss forecast \d\.\d+ \[\d\.\d+, \d\.\d+\] \(judged on the two "
+        r"ways it averages, pooled: \[\d\.\d+, \d\.\d+\]\) ends worse than .*best finished"))
+    screenshot(page, "run-stop-pooled")
 
 
 def test_run_page_draws_forecast_band_boundary_and_schedule(signed_in: Page, seeded: dict,
