@@ -162,6 +162,11 @@ class NamedSchedule(BaseModel):
 
 
 def validate_schedule(spec: dict[str, Any]) -> dict[str, Any]:
-    """Check a SCHEDULE against API.md; return it normalised (defaults filled)."""
+    """Check a SCHEDULE against API.md; return it normalised (defaults filled, except the
+    wsd-only decay_shape on other shapes, where a filled-in "linear" would read as part of a
+    cosine run's plan)."""
     model = KnotsSchedule if "knots" in spec else NamedSchedule
-    return model.model_validate(spec).model_dump(mode="json", exclude_none=True)
+    out = model.model_validate(spec).model_dump(mode="json", exclude_none=True)
+    if out.get("type") not in (None, "wsd") and "decay_shape" not in spec:
+        out.pop("decay_shape")
+    return out

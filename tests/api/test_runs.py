@@ -19,6 +19,7 @@ def test_creating_a_run_returns_it_with_its_fields(make_run, project):
     assert (run["name"], run["group"], run["tags"]) == ("baseline", "g1", ["a", "b"])
     assert run["status"] == "running" and run["should_stop"] is False
     assert run["lr_schedule"]["type"] == "cosine" and run["lr_schedule"]["final_lr"] == 0.0
+    assert "decay_shape" not in run["lr_schedule"]  # a wsd-only field is not filled in
 
 
 def test_reposting_a_client_id_returns_the_same_run(client: TestClient, project):
