@@ -31,14 +31,24 @@ class Calibration:
 
     errors: tuple[float, ...]
     bias: float  # the shared part of the errors, removed from the forecast
-    scale: float  # >= 1: how much wider the intervals had to be to cover one more run
+    ratio: float  # the replays' rms error around the bias, in units of their own band's sd
     spread: float  # the replays' rms error around the bias
+
+    def widening(self, one_more_run: bool = True) -> tuple[float, float]:
+        """(scale >= 1, cap): by how much a band is widened and the sd it is widened to at
+        most; for one more run (the forecast shown), as a prediction interval from this many
+        replays would be, else as the replays measured (a pool of two ways: see
+        trajectory._calibrated)."""
+        f = predictive_factor(len(self.errors)) if one_more_run else 1.0
+        return max(self.ratio * f, 1.0), self.spread * f
+
+    @property
+    def scale(self) -> float:
+        return self.widening()[0]
 
     @property
     def cap(self) -> float:
-        """The most a band is widened to: the sd of a 90% prediction interval for one more
-        run's error, from the replays' spread."""
-        return self.spread * predictive_factor(len(self.errors))
+        return self.widening()[1]
 
     def note(self) -> str:
         return (f"calibrated on {len(self.errors)} finished runs replayed at this progress: "
@@ -47,12 +57,14 @@ class Calibration:
                 f"interval widened up to x{self.scale:.2g}, to at most "
                 f"+-{Z90 * self.cap * 100:.2g}%")
 
-    def apply(self, sim: np.ndarray, grow: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def apply(self, sim: np.ndarray, grow: np.ndarray, rng: np.random.Generator,
+              one_more_run: bool = True) -> np.ndarray:
         """Shift the draws by the bias and widen them by the scale, but not beyond the cap
-        set by the replays' spread (a band already wider stays as it is);
-        ``grow`` (0 at the last observation, 1 at the target) phases both in along the curve."""
+        (a band already wider stays as it is); ``grow`` (0 at the last observation, 1 at the
+        target) phases both in along the curve; ``one_more_run``: see widening."""
+        scale, cap = self.widening(one_more_run)
         own = _log_sd(sim[:, -1])
-        target = min(own * self.scale, max(own, self.cap))
+        target = min(own * scale, max(own, cap))
         extra = grow[None, :] * np.sqrt(max(target**2 - own**2, 0.0))
         z = antithetic_normal(len(sim), rng)[:, None]
         # Mean-preserving log-normal widening: only the bias moves the forecast.
@@ -95,6 +107,6 @@ def calibration(predicted: list[np.ndarray], actual: list[float]) -> Calibration
     # Positive-part James-Stein shrinkage: a mean within its own noise is mostly not removed.
     keep = max(0.0, 1.0 - se2 / mean**2) if mean else 0.0
     bias = keep * mean
-    scale = float(np.sqrt(np.mean(((err - bias) / own) ** 2))) * predictive_factor(k)
+    ratio = float(np.sqrt(np.mean(((err - bias) / own) ** 2)))
     spread = float(np.sqrt(np.mean((err - bias) ** 2) + keep * se2))
-    return Calibration(tuple(float(e) for e in err), bias, max(scale, 1.0), spread)
+    return Calibration(tuple(float(e) for e in err), bias, ratio, spread)

@@ -390,9 +390,12 @@ def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
     of_average = _calibration_of(_averaged_replays(with_priors, alone_replays, share, rng))
     if of_average is None:
         return cal.apply(sim, grow, rng), cal, None, None
+    # Each way as its replays measured it: the pool is wider than either way erred already,
+    # and its stops are the ones measured with zero regret before the average was shown.
     at_end = np.ones(1)
-    pool = _mixture(cal.apply(sim[:, -1:], at_end, rng),
-                    own.apply(alone[0][:, -1:], at_end, rng), share, rng)[:, 0]
+    pool = _mixture(cal.apply(sim[:, -1:], at_end, rng, one_more_run=False),
+                    own.apply(alone[0][:, -1:], at_end, rng, one_more_run=False), share,
+                    rng)[:, 0]
     note = (f"averaged (in log) with this run's curve forecast alone at {share:.0%}: "
             f"replayed, it erred {own.spread * 100:.2g}% (rms) against "
             f"{cal.spread * 100:.2g}% with the priors")
