@@ -169,6 +169,8 @@ def test_a_band_for_one_more_run_allows_for_how_few_runs_were_replayed():
         assert cal is not None
         assert low < cal.cap / cal.spread < high
         assert cal.scale > 10  # bands of +-0.1% for errors of 2%
+        # As measured (the ways inside a decision pool): no allowance for how few they were.
+        assert cal.widening(one_more_run=False) == (max(cal.ratio, 1.0), cal.spread)
 
 
 def test_two_ways_that_disagree_are_averaged_for_the_forecast_and_pooled_for_a_stop():

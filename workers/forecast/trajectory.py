@@ -366,11 +366,12 @@ def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
 
     Returns the draws, the calibration applied (None: too few replays, ``sim`` as it was), a
     note on the average, and the final draws to decide a stop on: the pool (mixture) of the
-    two ways, each calibrated on its own replays. The average is the better forecast (its
-    band is as wide as it was wrong on the replays; the pool's is wider), but where the two
-    ways disagree it is one answer between them, and on a near-tie a calibrated band alone
-    stops the better run about one time in ten at a 0.9 threshold; a stop cannot be undone,
-    so it waits until both ways' draws say so (bench/RESULTS.md, 2026-12-06)."""
+    two ways, each calibrated on its own replays as they measured it. The average is the
+    better forecast (its band is as wide as it was wrong on the replays; the pool's is
+    wider), but where the two ways disagree it is one answer between them, and on a near-tie
+    a calibrated band alone stops the better run about one time in ten at a 0.9 threshold; a
+    stop cannot be undone, so it waits until both ways' draws say so (bench/RESULTS.md,
+    2026-12-06)."""
     with_priors = _replays(alike, progress, seed, priors=True)
     cal = _calibration_of(with_priors)
     if cal is None:
