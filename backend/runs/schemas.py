@@ -152,21 +152,19 @@ class NamedSchedule(BaseModel):
     total_steps: int | None = Field(default=None, gt=0)
     final_lr: float = Field(default=0.0, ge=0)
     decay_start: int | None = Field(default=None, ge=0)
-    decay_shape: Literal["linear", "sqrt", "cosine", "exp"] = "linear"
+    decay_shape: Literal["linear", "sqrt", "cosine", "exp"] | None = None  # wsd: linear
 
     @model_validator(mode="after")
     def _wsd_needs_its_decay(self) -> "NamedSchedule":
         if self.type == "wsd" and self.decay_start is None:
             raise ValueError("decay_start is required for a wsd schedule")
+        if self.type == "wsd" and self.decay_shape is None:
+            self.decay_shape = "linear"
         return self
 
 
 def validate_schedule(spec: dict[str, Any]) -> dict[str, Any]:
-    """Check a SCHEDULE against API.md; return it normalised (defaults filled, except the
-    wsd-only decay_shape on other shapes, where a filled-in "linear" would read as part of a
-    cosine run's plan)."""
+    """Check a SCHEDULE against API.md; return it normalised (defaults filled; the wsd-only
+    decay_shape only on wsd, where a filled-in "linear" would not read as a cosine run's)."""
     model = KnotsSchedule if "knots" in spec else NamedSchedule
-    out = model.model_validate(spec).model_dump(mode="json", exclude_none=True)
-    if out.get("type") not in (None, "wsd") and "decay_shape" not in spec:
-        out.pop("decay_shape")
-    return out
+    return model.model_validate(spec).model_dump(mode="json", exclude_none=True)
