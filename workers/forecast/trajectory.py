@@ -95,15 +95,20 @@ class TrajectoryForecast:
     final_lower: float | None = None
     final_upper: float | None = None
     final_samples: np.ndarray | None = None
-    # What a stop is decided on: with finished runs to replay, the pool of the two ways (with
-    # priors, and this curve alone), which keeps both answers where they disagree; otherwise
-    # the final draws themselves. See _calibrated.
-    decision_samples: np.ndarray | None = None
+    # With finished runs to replay: the pool of the two ways (with priors, and this curve
+    # alone) that a stop is decided on; see _calibrated and decision_samples.
+    pooled_samples: np.ndarray | None = None
     curve_step: np.ndarray = field(default_factory=lambda: np.zeros(0))
     curve_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     curve_lower: np.ndarray = field(default_factory=lambda: np.zeros(0))
     curve_upper: np.ndarray = field(default_factory=lambda: np.zeros(0))
     prior: str | None = None
+
+    @property
+    def decision_samples(self) -> np.ndarray | None:
+        """What a stop is decided on: the pool when there is one (it keeps both ways' answers
+        where they disagree), else the final draws themselves."""
+        return self.final_samples if self.pooled_samples is None else self.pooled_samples
 
 
 def _status(steps: np.ndarray, values: np.ndarray, start_step: float) -> tuple[str, str] | None:
@@ -307,8 +312,8 @@ def forecast_trajectory(
     return replace(
         result, status="ready", reason=reason, model=model,
         params=_params(fit), final_mean=float(mean[-1]), final_lower=float(lo[-1]),
-        final_upper=float(hi[-1]), final_samples=sim[:, -1].copy(),
-        decision_samples=sim[:, -1].copy() if pool is None else pool, curve_step=curve_step,
+        final_upper=float(hi[-1]), final_samples=sim[:, -1].copy(), pooled_samples=pool,
+        curve_step=curve_step,
         curve_mean=mean, curve_lower=lo, curve_upper=hi,
         prior="; ".join(n for n in (cand.prior_note, averaged, cal and cal.note()) if n) or None,
     )
@@ -382,14 +387,15 @@ def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
     # (other lrs of a sweep early in a run); the replays are the only evidence of which.
     alone_replays = _replays(alike, progress, seed, priors=False)
     own = _calibration_of(alone_replays)
-    d_own = design_for(sched, curve.steps, horizon, False)
-    alone = (_sample(_cold_candidates(curve, d_own, sched), curve, d_own, sched, horizon,
-                     curve_step, rng) if own is not None else None)
-    if own is None or alone is None:
-        return cal.apply(sim, grow, rng), cal, None, None
-    share = own.spread**-2 / (own.spread**-2 + cal.spread**-2)
-    of_average = _calibration_of(_averaged_replays(with_priors, alone_replays, share, rng))
-    if of_average is None:
+    alone = of_average = None
+    if own is not None:
+        d_own = design_for(sched, curve.steps, horizon, False)
+        alone = _sample(_cold_candidates(curve, d_own, sched), curve, d_own, sched, horizon,
+                        curve_step, rng)
+    if own is not None and alone is not None:
+        share = own.spread**-2 / (own.spread**-2 + cal.spread**-2)
+        of_average = _calibration_of(_averaged_replays(with_priors, alone_replays, share, rng))
+    if of_average is None:  # no average to make: the forecast with priors, calibrated
         return cal.apply(sim, grow, rng), cal, None, None
     # Each way as its replays measured it: the pool is wider than either way erred already,
     # and its stops are the ones measured with zero regret before the average was shown.
