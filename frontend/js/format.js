@@ -47,9 +47,14 @@ export function duration(seconds) {
   return parts.length ? parts.slice(0, 2).filter((p) => !p.startsWith("0 ")).join(" ") : "0 s";
 }
 
+/** "[lower, upper]" of a band. */
+function band(b) {
+  return `[${value(b.lower)}, ${value(b.upper)}]`;
+}
+
 export function interval(final) {
   if (!final) return "—";
-  return `${value(final.mean)} [${value(final.lower)}, ${value(final.upper)}]`;
+  return `${value(final.mean)} ${band(final)}`;
 }
 
 /**
@@ -64,7 +69,6 @@ export function stopReason(why) {
     : `; against that run as it was forecast at the same progress, ${percent(why.p_paired)}`;
   // With finished runs as priors the forecast averages two ways; a stop is judged on both,
   // pooled, whose band is wider: shown when it differs from the forecast's own.
-  const band = (b) => `[${value(b.lower)}, ${value(b.upper)}]`;
   const pooled = why.decided_on && band(why.decided_on) !== band(why.forecast)
     ? ` (judged on the two ways it averages, pooled: ${band(why.decided_on)})` : "";
   return `its ${why.metric} forecast ${interval(why.forecast)}${pooled} ends worse than `
