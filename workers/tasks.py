@@ -197,8 +197,10 @@ def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
               "p_paired": _finite_or_none(d.p_paired), "threshold": policy.threshold,
               "progress": progress, "min_progress": policy.min_progress,
               # The band of the draws p was computed on: with finished runs replayed, the pool
-              # of the two ways the forecast averages, wider than the forecast's own band.
-              "decided_on": _band(fc.decision_samples, fc.level)}
+              # of the two ways the forecast averages, wider than the forecast's own band; else
+              # the curve's level, whose band lacks the logged points' scatter.
+              "decided_on": _band(fc.decision_samples, fc.level)
+              | {"of": "level" if fc.pooled_samples is None else "pool"}}
     return policy, d, reason
 
 

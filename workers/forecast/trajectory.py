@@ -92,9 +92,9 @@ class TrajectoryForecast:
     params: dict[str, float] = field(default_factory=dict)
     level: float = 0.9
     final_mean: float | None = None
-    final_lower: float | None = None
-    final_upper: float | None = None
-    final_samples: np.ndarray | None = None
+    final_lower: float | None = None  # the band (and curve_lower/upper): where the metric
+    final_upper: float | None = None  # will be logged, the level's draws plus point scatter
+    final_samples: np.ndarray | None = None  # draws of the curve's level at the target
     # With finished runs to replay: the pool of the two ways (with priors, and this curve
     # alone) that a stop is decided on; see _calibrated and decision_samples.
     pooled_samples: np.ndarray | None = None
@@ -284,7 +284,10 @@ def forecast_trajectory(
         sim, cal, averaged, pool = _calibrated(sim, _alike(references, sched, horizon), curve,
                                                sched, horizon, curve_step, last / end, seed, rng)
     alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(sim, [alpha, 1.0 - alpha], axis=0)
+    # The band is where the metric will be logged; the draws stay the curve's level (see
+    # _with_point_scatter). A run at its target is valued by its level alone.
+    shown = sim if at_target else _with_point_scatter(sim, curve.sigma, rng)
+    lo, hi = np.quantile(shown, [alpha, 1.0 - alpha], axis=0)
     mean = np.mean(sim, axis=0)
     top = max(weights, key=weights.get)
     fit, cand = fits[top]
@@ -317,6 +320,20 @@ def forecast_trajectory(
         curve_mean=mean, curve_lower=lo, curve_upper=hi,
         prior="; ".join(n for n in (cand.prior_note, averaged, cal and cal.note()) if n) or None,
     )
+
+
+def _with_point_scatter(sim: np.ndarray, sigma: float,
+                        rng: np.random.Generator) -> np.ndarray:
+    """The draws of the curve's level with the scatter of one logged point around it (the
+    curve's own relative noise, ``Curve.sigma``), mean-preserving.
+
+    A logged value carries its batch's noise, which no law forecasts: a band for the level
+    alone covered the last logged train loss of the tinylm runs at the 75% cut 47% of the
+    time warm and 17% cold (1.4% point scatter against a band of about that width). Stops
+    and the calibration replays compare levels (a finished run is valued by its fitted end,
+    not its last point), so they keep the level's draws (``final_samples``)."""
+    z = antithetic_normal(len(sim), rng)[:, None]
+    return sim * np.exp(sigma * z - sigma**2 / 2)
 
 
 def _sample(cands: list[Candidate], curve: Curve, design: Design, sched: Schedule | None,
