@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.early_stopping [--orders 3] [--seeds 3] [--servers 2] [--offline]
 
 Sweeps (bench/sweeps.py: the Luo dev curves grouped by model size and planned length, the
-learning-rate sweeps of real runs made here by bench/train_curves.py, and simulated LR sweeps)
+learning-rate sweeps of real runs made here by bench/train_curves.py, tinylm and the held-out
+tinylm_long, and simulated LR sweeps)
 are replayed through the real API, one run after another within a sweep:
 every run logs its points in chunks at checkpoints every 5% of its planned steps; from 10% on
 it waits for the forecast of its latest chunk and is killed (PATCH killed) once the forecast or
@@ -330,7 +331,8 @@ def main() -> None:
                     help="decide with forecast_trajectory directly, no server (see replay_offline)")
     args = ap.parse_args()
     optuna.logging.set_verbosity(logging.WARNING)
-    sweeps = real_sweeps(args.orders) + tinylm_sweeps(args.orders) + sim_sweeps(args.seeds)
+    sweeps = (real_sweeps(args.orders) + tinylm_sweeps(args.orders)
+              + tinylm_sweeps(args.orders, long=True) + sim_sweeps(args.seeds))
     print(f"{len(sweeps)} sweeps, {sum(len(s.runs) for s in sweeps)} runs")
     start = time.monotonic()
     replays = (run_offline(sweeps, tuple(args.thresholds)) if args.offline else
