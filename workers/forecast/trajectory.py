@@ -329,9 +329,10 @@ def _with_point_scatter(sim: np.ndarray, sigma: float,
 
     A logged value carries its batch's noise, which no law forecasts: a band for the level
     alone covered the last logged train loss of the tinylm runs at the 75% cut 47% of the
-    time warm and 17% cold (1.4% point scatter against a band of about that width). Stops
-    and the calibration replays compare levels (a finished run is valued by its fitted end,
-    not its last point), so they keep the level's draws (``final_samples``)."""
+    time warm (17% cold), with the scatter 64% (22%): 1.4% point scatter against a band of
+    about that width (bench/RESULTS.md, 2026-12-06). Stops and the calibration replays
+    compare levels (a finished run is valued by its fitted end, not its last point), so
+    they keep the level's draws (``final_samples``)."""
     z = antithetic_normal(len(sim), rng)[:, None]
     return sim * np.exp(sigma * z - sigma**2 / 2)
 
