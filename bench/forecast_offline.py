@@ -1,7 +1,7 @@
 """Offline forecast accuracy on the dev curves: forecast_trajectory called directly, no server.
 
     .venv/bin/python -m bench.forecast_offline [--models 25M,100M] [--by family]
-        [--source luo|tinylm] [--split train|val] [--no-schedule]
+        [--source luo|tinylm|tinylm_long] [--split train|val] [--no-schedule] [--jobs 2]
 
 Per cut (25/50/75 % of planned steps) and mode (cold: this run only; warm: the other runs of
 the same model size, finished, as references): median abs relative error of the final loss,
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
 import numpy as np
 
@@ -43,28 +45,38 @@ def references_for(run: DevRun, runs: list[DevRun], schedules: bool = True
 
 
 def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm"),
-             schedules: bool = True) -> list[dict]:
-    """``schedules`` False: forecast as runs that neither plan nor log their lr would be."""
+             schedules: bool = True, jobs: int = 1) -> list[dict]:
+    """``schedules`` False: forecast as runs that neither plan nor log their lr would be.
+    ``jobs`` > 1: runs in that many processes (faster; the ms columns then share the cores)."""
+    if jobs <= 1:
+        return [row for run in runs for row in _evaluate_run(run, runs, modes, schedules)]
+    with ProcessPoolExecutor(jobs) as pool:
+        per_run = pool.map(partial(_evaluate_run, runs=runs, modes=modes, schedules=schedules),
+                           runs)
+        return [row for rows in per_run for row in rows]
+
+
+def _evaluate_run(run: DevRun, runs: list[DevRun], modes: tuple[str, ...],
+                  schedules: bool) -> list[dict]:
     rows = []
-    for run in runs:
-        for frac in CUTS:
-            steps, loss = run.prefix(frac)
-            base = {"run": run.run_id, "model": run.model, "family": run.family, "cut": frac}
-            for mode in modes:
-                refs = references_for(run, runs, schedules) if mode == "warm" else []
-                t0, c0 = time.perf_counter(), time.process_time()
-                fc = forecast_trajectory(steps, loss, total_steps=run.target_step,
-                                         schedule=schedule_of(run, schedules), references=refs)
-                ms = 1000 * (time.perf_counter() - t0)
-                cpu_ms = 1000 * (time.process_time() - c0)
-                ok = fc.status == "ready"
-                cov = (fc.final_lower <= run.truth <= fc.final_upper) if ok else None
-                rows.append(base | {"mode": mode, "err": rel_err(fc.final_mean, run.truth),
-                                    "cov90": cov, "score90": interval_score(
-                                        fc.final_lower, fc.final_upper, run.truth),
-                                    "ms": ms, "ms_cpu": cpu_ms, "status": fc.status,
-                                    "model_used": fc.model})
-            rows += baseline_rows(base, run, steps, loss)
+    for frac in CUTS:
+        steps, loss = run.prefix(frac)
+        base = {"run": run.run_id, "model": run.model, "family": run.family, "cut": frac}
+        for mode in modes:
+            refs = references_for(run, runs, schedules) if mode == "warm" else []
+            t0, c0 = time.perf_counter(), time.process_time()
+            fc = forecast_trajectory(steps, loss, total_steps=run.target_step,
+                                     schedule=schedule_of(run, schedules), references=refs)
+            ms = 1000 * (time.perf_counter() - t0)
+            cpu_ms = 1000 * (time.process_time() - c0)
+            ok = fc.status == "ready"
+            cov = (fc.final_lower <= run.truth <= fc.final_upper) if ok else None
+            rows.append(base | {"mode": mode, "err": rel_err(fc.final_mean, run.truth),
+                                "cov90": cov, "score90": interval_score(
+                                    fc.final_lower, fc.final_upper, run.truth),
+                                "ms": ms, "ms_cpu": cpu_ms, "status": fc.status,
+                                "model_used": fc.model})
+        rows += baseline_rows(base, run, steps, loss)
     return rows
 
 
@@ -77,9 +89,12 @@ def main() -> None:
     ap.add_argument("--split", default="train", help="which loss: train or val")
     ap.add_argument("--no-schedule", action="store_true",
                     help="forecast as if the runs neither planned nor logged their lr")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="processes (the ms columns then share the cores: time with 1)")
     args = ap.parse_args()
     runs = select_models(load_curves(SOURCES[args.source], args.split), args.models)
-    rows = evaluate(runs, tuple(args.modes.split(",")), schedules=not args.no_schedule)
+    rows = evaluate(runs, tuple(args.modes.split(",")), schedules=not args.no_schedule,
+                    jobs=args.jobs)
     print(f"{len(runs)} runs: " + ", ".join(sorted({r.model for r in runs})))
     metrics = ("err", "cov90", "score90", "ms", "ms_cpu")
     print(format_table(rows, ("mode", "cut"), metrics))
