@@ -5,6 +5,7 @@ Every benchmark starts its own processes on loopback and stops them when done.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -82,6 +83,9 @@ def process(cmd: list[str], health: str, env: dict[str, str] | None = None,
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+_SERVERS = itertools.count()  # numbers the servers of one bench: a log file each
+
+
 @contextmanager
 def curvecast_server(db_url: str, broker_url: str = "", workers: int = 1,
                      **env: str) -> Iterator[str]:
@@ -94,7 +98,7 @@ def curvecast_server(db_url: str, broker_url: str = "", workers: int = 1,
     base = f"http://127.0.0.1:{port}"
     environ = {"CURVECAST_ADMIN_KEY": ADMIN_KEY, "CURVECAST_BROKER_URL": broker_url, **env}
     with process([*cli, "up", "--port", str(port), "--db", db_url, "--workers", str(workers)],
-                 f"{base}/api/v1/health", environ, "curvecast"):
+                 f"{base}/api/v1/health", environ, f"curvecast-{next(_SERVERS)}"):
         yield base
 
 
