@@ -161,6 +161,7 @@ def test_a_warm_stop_says_it_was_judged_on_both_ways_pooled(signed_in: Page, api
     wait_until(lambda: api.get(f"/api/v1/runs/{worse['id']}").json()["should_stop"], 120,
                "the server never decided to stop the worse run")
     why = api.get(f"/api/v1/runs/{worse['id']}").json()["stop_reason"]
+    assert why["decided_on"]["of"] == "pool"
     assert why["decided_on"]["upper"] - why["decided_on"]["lower"] > (
         why["forecast"]["upper"] - why["forecast"]["lower"])  # the pool is the wider
 
@@ -169,6 +170,7 @@ def test_a_warm_stop_says_it_was_judged_on_both_ways_pooled(signed_in: Page, api
     expect(page.locator(".banner-stop")).to_have_text(re.compile(
         r"^Should stop: its loss forecast \d\.\d+ \[\d\.\d+, \d\.\d+\] \(judged on the two "
         r"ways it averages, pooled: \[\d\.\d+, \d\.\d+\]\) ends worse than .*best finished"))
+    wait_drawn(page, LOSS_PLOT, "forecast-band")  # the screenshot shows the band too
     screenshot(page, "run-stop-pooled")
 
 
