@@ -140,6 +140,7 @@ def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, see
     page.goto(f"/#/run/{live_id}")  # the run page says the same, as a banner
     expect(page.locator(".banner-stop")).to_have_text(
         re.compile(r"^Should stop: its val_loss forecast .* with probability 100%"))
+    wait_drawn(page, LOSS_PLOT, "forecast-band")
     screenshot(page, "run-stop-banner")
 
 

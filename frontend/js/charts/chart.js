@@ -28,7 +28,7 @@ export function draw(div, traces, opts) {
     plot_bgcolor: "#fff",
     hovermode: opts.hovermode ?? "x",
     showlegend: true,
-    legend: { orientation: "h", y: -0.18, font: { size: 11 } },
+    legend: { orientation: "h", y: -0.25, font: { size: 11 } },
     xaxis: { title: { text: opts.xTitle }, gridcolor: "#eef0f3",
       type: opts.dateX ? "date" : opts.logX ? "log" : "linear" },
     yaxis: { title: { text: opts.yTitle }, type: opts.logY ? "log" : "linear", gridcolor: "#eef0f3" },
