@@ -36,14 +36,14 @@ from bench.servers import (
     wait_forecast,
 )
 from workers.forecast.schedule import schedule_from_spec
-from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
+from workers.forecast.trajectory import MAX_REFERENCES, ReferenceRun, forecast_trajectory
 
 TOTAL = 10_000
 SCHEDULE = {"type": "cosine", "peak_lr": 3e-4, "warmup_steps": 300, "total_steps": TOTAL,
             "final_lr": 3e-5}
 
 
-WARM_REFERENCES = 8  # trajectory.MAX_REFERENCES: the most a forecast uses
+WARM_REFERENCES = MAX_REFERENCES  # the most a forecast uses
 # The references: the run's cosine and three other shapes, each at two peak lrs.
 REFERENCE_SPECS = [{**SCHEDULE, "type": shape, "peak_lr": peak,
                     **({"decay_start": 8_000} if shape == "wsd" else {})}
