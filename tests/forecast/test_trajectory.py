@@ -118,15 +118,22 @@ def test_rising_accuracy_is_not_loss_like():
     assert fc.final_mean is None
 
 
-def test_interval_covers_noisy_synthetic_curves_near_nominal():
-    rng = np.random.default_rng(42)
-    hits, widths = [], []
-    for i in range(30):
+def _law_forecasts(rng: np.random.Generator, rel_sd: float | None = None, n: int = 30):
+    """Forecasts at step 6000 of ``n`` curves that follow a power law exactly, logged to step
+    2000 with relative noise ``rel_sd`` (None: drawn in 0.2-1% per curve); yields each
+    forecast with the law's value at 6000 and the noise used."""
+    for i in range(n):
         e, a, k = rng.uniform(1.5, 3.0), rng.uniform(5, 40), rng.uniform(0.3, 0.8)
         t = np.arange(20, 2001, 10, dtype=float)
-        y = noisy(power_law(t, e, a, k), rng.uniform(2e-3, 1e-2), rng)
-        fc = forecast_trajectory(t, y, total_steps=6000, seed=i)
-        truth = power_law(6000.0, e, a, k)  # the level (the band adds the points' scatter)
+        sd = rng.uniform(2e-3, 1e-2) if rel_sd is None else rel_sd
+        y = noisy(power_law(t, e, a, k), sd, rng)
+        yield forecast_trajectory(t, y, total_steps=6000, seed=i), power_law(6000.0, e, a, k), sd
+
+
+def test_interval_covers_noisy_synthetic_curves_near_nominal():
+    hits, widths = [], []
+    for fc, truth, _ in _law_forecasts(np.random.default_rng(42)):
+        # truth: the level (the band adds the points' scatter)
         lo, hi = np.quantile(fc.final_samples, [0.05, 0.95])
         hits.append(lo <= truth <= hi)
         widths.append((hi - lo) / truth)
@@ -143,12 +150,8 @@ def test_the_band_covers_the_logged_value_and_the_draws_stay_the_curves_level():
     # scatters around the law's value at the target, and the band says where it will be.
     rng = np.random.default_rng(7)
     band, level = [], []
-    for i in range(30):
-        e, a, k = rng.uniform(1.5, 3.0), rng.uniform(5, 40), rng.uniform(0.3, 0.8)
-        t = np.arange(20, 2001, 10, dtype=float)
-        y = noisy(power_law(t, e, a, k), 0.03, rng)
-        logged = float(noisy(np.array([power_law(6000.0, e, a, k)]), 0.03, rng)[0])
-        fc = forecast_trajectory(t, y, total_steps=6000, seed=i)
+    for fc, at_target, sd in _law_forecasts(rng, rel_sd=0.03):
+        logged = float(noisy(np.array([at_target]), sd, rng)[0])
         lo, hi = np.quantile(fc.final_samples, [0.05, 0.95])
         band.append(fc.final_lower <= logged <= fc.final_upper)
         level.append(lo <= logged <= hi)
