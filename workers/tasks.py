@@ -199,8 +199,7 @@ def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
               # The band of the draws p was computed on: with finished runs replayed, the pool
               # of the two ways the forecast averages, wider than the forecast's own band; else
               # the curve's level, whose band lacks the logged points' scatter.
-              "decided_on": _band(fc.decision_samples, fc.level)
-              | {"of": "level" if fc.pooled_samples is None else "pool"}}
+              "decided_on": _band(fc.decision_samples, fc.level) | {"of": fc.decision_of}}
     return policy, d, reason
 
 

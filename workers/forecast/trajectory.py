@@ -110,6 +110,11 @@ class TrajectoryForecast:
         where they disagree), else the final draws themselves."""
         return self.final_samples if self.pooled_samples is None else self.pooled_samples
 
+    @property
+    def decision_of(self) -> str:
+        """Which draws decision_samples are: "pool" (both ways) or "level" (the final draws)."""
+        return "level" if self.pooled_samples is None else "pool"
+
 
 def _status(steps: np.ndarray, values: np.ndarray, start_step: float) -> tuple[str, str] | None:
     bad = ~np.isfinite(values)
