@@ -63,13 +63,16 @@ def synthetic(seed: int, n: int = 1000, spec: dict = SCHEDULE,
     return steps, loss + np.random.default_rng(seed).normal(0, 0.01, n)
 
 
+def reference_curves(seed: int, n: int) -> list[tuple[dict, np.ndarray, np.ndarray]]:
+    """WARM_REFERENCES finished runs as (schedule spec, steps, loss), n points each."""
+    return [(spec, *synthetic(1000 * seed + i + 1, n, spec, upto=1.0))
+            for i, spec in enumerate(REFERENCE_SPECS[:WARM_REFERENCES])]
+
+
 def finished_references(seed: int) -> list[ReferenceRun]:
-    """WARM_REFERENCES finished runs, 500 points each (the service reads at most that many)."""
-    refs = []
-    for i, spec in enumerate(REFERENCE_SPECS[:WARM_REFERENCES]):
-        steps, loss = synthetic(1000 * seed + i + 1, 500, spec, upto=1.0)
-        refs.append(ReferenceRun(steps, loss, TOTAL, schedule_from_spec(spec), f"ref{i}"))
-    return refs
+    """The references as a forecast gets them: 500 points each (the most the service reads)."""
+    return [ReferenceRun(steps, loss, TOTAL, schedule_from_spec(spec), f"ref{i}")
+            for i, (spec, steps, loss) in enumerate(reference_curves(seed, 500))]
 
 
 def warm_fit_times(seeds: int = 3) -> dict[str, float]:
@@ -122,10 +125,9 @@ def freshness(base: str, batches: int = 10, warm: bool = False) -> list[float]:
     project = "bench-fresh-warm" if warm else "bench-fresh"
     out = []
     with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
-        for i, spec in enumerate(REFERENCE_SPECS[:WARM_REFERENCES] if warm else []):
+        for spec, r_steps, r_loss in reference_curves(0, 1000) if warm else []:
             ref = c.post("/api/v1/runs", json={"project": project, "total_steps": TOTAL,
                                                "lr_schedule": spec}).json()["id"]
-            r_steps, r_loss = synthetic(i + 1, 1000, spec, upto=1.0)
             c.post(f"/api/v1/runs/{ref}/metrics", json={
                 "rows": _rows(r_steps, r_loss, np.arange(len(r_steps)))}).raise_for_status()
             c.patch(f"/api/v1/runs/{ref}", json={"status": "finished"}).raise_for_status()
