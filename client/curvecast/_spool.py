@@ -6,7 +6,7 @@ delivers it later. One directory per process session::
 
     <spool_dir>/<run>.<session>/
         meta.json        {"run_id", "url"}: where `sync` sends it
-        lock             flock'ed while the owning process lives; `sync` skips locked sessions
+        lock             locked while the owning process lives; `sync` skips locked sessions
         ack              "<segment> <offset>": everything before it was confirmed by the server
         00000000.log ... append-only segments; fully confirmed ones are deleted
 
@@ -19,11 +19,12 @@ One operation per line, so a line torn by a crash loses only itself::
 
 from __future__ import annotations
 
-import fcntl
+import errno
 import json
 import os
 import re
 import shutil
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from pathlib import Path
 Cursor = tuple[int, int]  # (segment number, byte offset); tuples order like positions
 CREATE, ROWS, STATUS = b"C", b"R", b"S"
 _CHUNK = 1 << 20
+# Byte-exact files: Windows opens os.open files in text mode (\n -> \r\n) unless told.
+_BINARY = getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,33 @@ def new_session(spool_dir: Path, run_id: str, url: str) -> Path:
     return path
 
 
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(fd: int) -> None:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # the file's first byte
+        except OSError as exc:  # held elsewhere: EACCES or EDEADLOCK, not flock's EWOULDBLOCK
+            if exc.errno not in (errno.EACCES, errno.EDEADLOCK):
+                raise
+            raise BlockingIOError(errno.EWOULDBLOCK, "locked by a live process") from exc
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def lock(path: Path) -> int:
-    """Hold the session's lock; raises BlockingIOError if a live process holds it."""
+    """Hold the session's lock; raises BlockingIOError if a live process holds it.
+
+    An OS lock on an open file (flock, or a byte-range lock on Windows) rather than a
+    lock file's existence: the OS drops it when its process dies, however it dies, so a
+    killed run's spool is never left looking alive to `sync`."""
     fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _try_lock(fd)
     except OSError:
         os.close(fd)
         raise
@@ -68,7 +93,7 @@ def lock(path: Path) -> int:
 
 
 def unlock(fd: int) -> None:
-    os.close(fd)  # closing the descriptor releases the flock
+    os.close(fd)  # closing the descriptor releases the lock
 
 
 def sessions(spool_dir: Path) -> list[Path]:
@@ -98,7 +123,8 @@ class SpoolWriter:
         self._fd = self._open(0)
 
     def _open(self, number: int) -> int:
-        return os.open(_segment(self._path, number), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        return os.open(_segment(self._path, number),
+                       os.O_WRONLY | os.O_CREAT | os.O_APPEND | _BINARY, 0o644)
 
     def append(self, data: bytes) -> Cursor:
         """Write `data` (whole lines) and return the end of the spool after it."""
@@ -153,7 +179,7 @@ class SpoolReader:
         """Complete lines from (seg, off), up to `end` when it lies in this segment."""
         limit = end[1] if end is not None and seg == end[0] else None
         try:
-            fd = os.open(_segment(self._path, seg), os.O_RDONLY)
+            fd = os.open(_segment(self._path, seg), os.O_RDONLY | _BINARY)
         except FileNotFoundError:
             return []
         try:
