@@ -17,10 +17,13 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LUO = DATA / "curves" / "multipowerlaw_luo2025"
 # Curves made here by bench/train_curves.py. tinylm was held out until its cold forecasts'
 # failure led to a law tried on it (2026-11-25, Weibull: reverted); tinylm_long (one size, 3x
-# longer runs) was made after that, to check such changes on curves not developed on.
+# longer runs) was made after that, to check such changes on curves not developed on;
+# tinylm_sched (a wider model, schedules none of the others has: linear, inverse square root,
+# WSD cooldowns of 10 % (1 - sqrt) and 40 %) on 2026-12-06, held out the same way.
 HERE = Path(__file__).resolve().parent / "data"
-TINYLM, TINYLM_LONG = HERE / "tinylm", HERE / "tinylm_long"
-SOURCES = {"luo": LUO, "tinylm": TINYLM, "tinylm_long": TINYLM_LONG}
+TINYLM, TINYLM_LONG, TINYLM_SCHED = (HERE / n for n in ("tinylm", "tinylm_long", "tinylm_sched"))
+SOURCES = {"luo": LUO, "tinylm": TINYLM, "tinylm_long": TINYLM_LONG,
+           "tinylm_sched": TINYLM_SCHED}
 CUTS = (0.25, 0.5, 0.75)
 
 
@@ -50,7 +53,7 @@ class DevRun:
 
 def _family(name: str) -> str:
     for prefix, fam in (("constant", "constant"), ("cosine", "cosine"), ("wsdcon", "step"),
-                        ("wsd", "wsd")):
+                        ("wsd", "wsd"), ("linear", "linear"), ("inverse_sqrt", "inverse_sqrt")):
         if name.startswith(prefix):
             return fam
     return "other"

@@ -4,7 +4,7 @@
 
 Sweeps (bench/sweeps.py: the Luo dev curves grouped by model size and planned length, the
 learning-rate sweeps of real runs made here by bench/train_curves.py, tinylm and the held-out
-tinylm_long, and simulated LR sweeps)
+tinylm_long and tinylm_sched, and simulated LR sweeps)
 are replayed through the real API, one run after another within a sweep:
 every run logs its points in chunks at checkpoints every 5% of its planned steps; from 10% on
 it waits for the forecast of its latest chunk and is killed (PATCH killed) once the forecast or
@@ -39,7 +39,14 @@ import optuna
 
 from backend.forecasts.service import interval_sd
 from bench.servers import ADMIN_KEY, curvecast_server, fresh_database, wait_forecast
-from bench.sweeps import Sweep, SweepRun, real_sweeps, sim_sweeps, tinylm_sweeps
+from bench.sweeps import (
+    TINYLM_SETS,
+    Sweep,
+    SweepRun,
+    real_sweeps,
+    sim_sweeps,
+    tinylm_sweeps,
+)
 from workers.forecast import stopping
 from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
@@ -331,8 +338,9 @@ def main() -> None:
                     help="decide with forecast_trajectory directly, no server (see replay_offline)")
     args = ap.parse_args()
     optuna.logging.set_verbosity(logging.WARNING)
-    sweeps = (real_sweeps(args.orders) + tinylm_sweeps(args.orders)
-              + tinylm_sweeps(args.orders, long=True) + sim_sweeps(args.seeds))
+    sweeps = (real_sweeps(args.orders)
+              + [s for name in TINYLM_SETS for s in tinylm_sweeps(args.orders, name=name)]
+              + sim_sweeps(args.seeds))
     print(f"{len(sweeps)} sweeps, {sum(len(s.runs) for s in sweeps)} runs")
     start = time.monotonic()
     replays = (run_offline(sweeps, tuple(args.thresholds)) if args.offline else

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from bench.curves_data import LUO, TINYLM, TINYLM_LONG, DevRun, load_curves
+from bench.curves_data import LUO, TINYLM, TINYLM_LONG, TINYLM_SCHED, DevRun, load_curves
 from workers.forecast.schedule import Schedule, schedule_from_spec
 
 BASE_LR = 3e-4  # the Luo runs' peak lr; simulated peak lrs are multiples m of it
@@ -81,13 +81,18 @@ def real_sweeps(orders: int = 3, seed: int = 0) -> list[Sweep]:
                    lambda k: (f"luo-{k[0]}-{k[1]}", f"luo-{k[1]}"), orders, seed)
 
 
-def tinylm_sweeps(orders: int = 3, seed: int = 0, long: bool = False) -> list[Sweep]:
+# Sets of real LR sweeps made here: folder, source name in the benchmark's tables.
+TINYLM_SETS = {"tinylm": (TINYLM, "real-lr"), "tinylm_long": (TINYLM_LONG, "real-lr-long"),
+               "tinylm_sched": (TINYLM_SCHED, "real-lr-sched")}
+
+
+def tinylm_sweeps(orders: int = 3, seed: int = 0, name: str = "tinylm") -> list[Sweep]:
     """Learning-rate sweeps of real runs made here (bench/train_curves.py): the runs of one
-    model size and schedule at every peak lr. ``long``: the tinylm_long runs (3x longer, 3
-    peak lrs per schedule), source "real-lr-long", kept out of the stop policy's development:
-    added to this benchmark only after it (2026-12-06)."""
-    root, source, name = (TINYLM_LONG, "real-lr-long", "tinylm_long") if long else (
-        TINYLM, "real-lr", "tinylm")
+    model size and schedule family at every peak lr. tinylm_long (3x longer runs, 3 peak lrs
+    per schedule) and tinylm_sched (a wider model, 3 peak lrs of schedules the others lack; its
+    two WSD cooldowns share one sweep) were kept out of the stop policy's development: added to
+    this benchmark only after it (2026-12-06)."""
+    root, source = TINYLM_SETS[name]
     return _sweeps(load_curves(root), lambda r: (r.model, r.family), source,
                    lambda k: (f"{name}-{k[0]}-{k[1]}", f"{name}-{k[1]}"), orders, seed)
 

@@ -265,16 +265,29 @@ def fixed_val_windows(val: np.ndarray, cfg: TrainConfig) -> np.ndarray:
     return windows.reshape(cfg.val_batches, cfg.batch, cfg.ctx + 1)
 
 
+# WSD variants: (share of the steps the cooldown takes, its shape). "wsd" is tinylm's.
+WSD_COOLDOWNS = {"wsd": (0.2, "linear"), "wsd_sqrt10": (0.1, "sqrt"),
+                 "wsd_linear40": (0.4, "linear")}
+
+
 def lr_spec(name: str, peak: float, cfg: TrainConfig) -> dict:
-    """The API SCHEDULE of a sweep run: cosine to 0.1x peak, WSD with a linear decay to 0 over
-    the last 20 %, or constant; all with the same linear warmup."""
+    """The API SCHEDULE of a sweep run, all with the same linear warmup: cosine to 0.1x peak;
+    WSD with a cooldown to 0 over the last 20 % (linear), 10 % (1 - sqrt) or 40 % (linear);
+    a linear decay to 0 from the warmup on; inverse square root; or constant."""
     base = {"peak_lr": peak, "warmup_steps": cfg.warmup, "total_steps": cfg.steps}
     if name == "cosine":
         return {"type": "cosine", **base, "final_lr": float(f"{0.1 * peak:.6g}")}
-    if name == "wsd":
+    if name in WSD_COOLDOWNS:
+        share, shape = WSD_COOLDOWNS[name]
         return {"type": "wsd", **base, "final_lr": 0.0,
-                "decay_start": int(round(0.8 * cfg.steps)), "decay_shape": "linear"}
-    return {"type": "constant", **base}
+                "decay_start": int(round((1.0 - share) * cfg.steps)), "decay_shape": shape}
+    if name == "linear":
+        return {"type": "linear", **base, "final_lr": 0.0}
+    if name == "inverse_sqrt":
+        return {"type": "inverse_sqrt", **base}
+    if name == "constant":
+        return {"type": "constant", **base}
+    raise ValueError(f"schedule: unknown {name!r}")
 
 
 def describe(spec: dict) -> str:
@@ -283,8 +296,13 @@ def describe(spec: dict) -> str:
     if spec["type"] == "cosine":
         return f"{head}, cosine decay to {spec['final_lr']:g} at step {spec['total_steps']}"
     if spec["type"] == "wsd":
-        return (f"{head}, constant to step {spec['decay_start']}, linear decay to "
+        shape = {"linear": "linear", "sqrt": "1 - sqrt"}[spec["decay_shape"]]
+        return (f"{head}, constant to step {spec['decay_start']}, {shape} decay to "
                 f"{spec['final_lr']:g} at step {spec['total_steps']}")
+    if spec["type"] == "linear":
+        return f"{head}, linear decay to {spec['final_lr']:g} at step {spec['total_steps']}"
+    if spec["type"] == "inverse_sqrt":
+        return f"{head}, then peak x sqrt(warmup / step)"
     return f"{head}, then constant {spec['peak_lr']:g}"
 
 
@@ -369,13 +387,19 @@ def write_provenance(path: Path, cfg: TrainConfig, sizes: list[ModelSize], lrs: 
 
     params = {log.size.name: log.params for log in logs}
     lr_text = ", ".join(f"{x:g}" for x in lrs)
+    first: dict[str, dict] = {}  # each schedule as its first run has it
+    for log in logs:
+        first.setdefault(log.schedule_name, log.spec)
+    names = list(first)
+    shapes = "; ".join(f"{n}: " + describe(spec).replace(f"{spec['peak_lr']:g}", "peak")
+                       for n, spec in first.items())
     size_lines = "\n".join(
         f"  - `{s.name}`: d_model {s.d_model}, {s.n_layers} layers, {s.n_heads} heads, "
         f"{params.get(s.name, 0):,} parameters (tied byte embedding included)" for s in sizes)
     text = f"""# tinylm: tiny byte-level transformer LMs, learning-rate sweeps (generated here)
 
 What: {len(logs)} training runs of small decoder-only transformers on bytes of Python source,
-{len(sizes)} model sizes x schedules {", ".join(SCHEDULES)} x peak lrs {lr_text}.
+{len(sizes)} model sizes x schedules {", ".join(names)} x peak lrs {lr_text}.
 Per run: the train loss averaged over each {cfg.log_every}-step interval (logged at the
 interval's last step, with the lr at that step) and the validation loss (mean over the same
 {cfg.val_batches} fixed validation batches) every {cfg.val_every} steps and at the last step.
@@ -399,8 +423,7 @@ Generated on this machine by `bench/train_curves.py`:
   tokens per step); optax AdamW (b1 0.9, b2 0.95, weight decay {cfg.weight_decay} on matrices)
   after clipping the gradient's global norm to {cfg.clip_norm}; linear warmup
   {cfg.warmup} steps. The lr of step t (1-based) is `schedule_from_spec(lr_spec).lr(t)` from
-  `workers/forecast/schedule.py`, the spec stored in runs.csv's `lr_spec`. Cosine decays to
-  0.1 x peak; wsd holds the peak to 80 % of the steps then decays linearly to 0; constant.
+  `workers/forecast/schedule.py`, the spec stored in runs.csv's `lr_spec`. {shapes}.
 - Corpus: the {info["files_used"]} first files (in order of the sha256 of their relative path)
   of the CPython {platform.python_version()} standard library's `.py` sources at
   `{info["root"]}`, skipping test folders, site-packages and the generated `encodings/` and
