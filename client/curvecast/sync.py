@@ -51,13 +51,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sync_session(path: Path, args: argparse.Namespace) -> bool:
-    meta = json.loads((path / "meta.json").read_text())
-    label = f"run {meta['run_id']}"
     try:
+        meta = json.loads((path / "meta.json").read_text())
         lock_fd = _spool.lock(path)
-    except BlockingIOError:
-        print(f"{label}: skipped, a live process is still logging it", file=sys.stderr)
+    except FileNotFoundError:  # its own process delivered it and removed it since the listing
         return True
+    except BlockingIOError:
+        print(f"run {meta['run_id']}: skipped, a live process is still logging it",
+              file=sys.stderr)
+        return True
+    label = f"run {meta['run_id']}"
     transport = Transport(args.url or meta["url"], args.api_key)
     try:
         return _replay(path, meta["run_id"], transport, args.retries, label)

@@ -3,6 +3,8 @@ what was not yet spooled, which `python -m curvecast sync` then delivers."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import curvecast
 import pytest
-from curvecast import sync
+from curvecast import _spool, sync
 
 from tests.client.conftest import Server
 from tests.conftest import ADMIN_KEY
@@ -107,6 +109,24 @@ def test_sync_skips_a_live_run_and_delivers_it_once_finish_gave_up(
     assert "2500/2500 rows" in capsys.readouterr().err
     assert server.points(run.id, "loss")[0] == list(range(2500))
     assert server.get(f"/runs/{run.id}")["status"] == "finished"
+
+
+def test_sync_goes_on_past_a_spool_its_own_run_removed_after_the_listing(
+    server: Server, start_run, spool_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that finishes while `sync` works deletes its delivered spool: the folder `sync`
+    listed a moment before is gone when its turn comes, and the others still get delivered."""
+    gone, kept = start_run(url="http://127.0.0.1:1"), start_run(url="http://127.0.0.1:1")
+    for run in (gone, kept):
+        run.log({"loss": 1.0}, step=0)
+        run.finish(timeout=0.3)
+    listed = _spool.sessions(spool_dir)
+    shutil.rmtree(next(p for p in listed
+                        if json.loads((p / "meta.json").read_text())["run_id"] == gone.id))
+    monkeypatch.setattr(_spool, "sessions", lambda _: listed)  # the listing from before
+
+    assert sync.main(["--dir", str(spool_dir), "--url", server.url, "--api-key", ADMIN_KEY]) == 0
+    assert server.points(kept.id, "loss")[0] == [0]
 
 
 def test_python_m_curvecast_sync_reports_an_unreachable_server(spool_dir: Path) -> None:
