@@ -210,9 +210,14 @@ def _widen(sim: np.ndarray, err: float | None, curve: Curve, curve_step: np.ndar
     err = err if err is not None and np.isfinite(err) else 3.0 * curve.sigma
     tail_len = HOLDOUT * max(last - float(curve.steps[0]), 1.0)
     grow = (np.maximum(curve_step - last, 0.0) / tail_len) ** power
-    sd = (HORIZON_SCALE * err * grow)[None, :]
-    # Mean-preserving, as the calibration's widening: a wider band must not move the forecast
-    # (exp of a zero-mean spread alone raised every mean by sd^2 / 2, up to 1 % here).
+    return _lognormal_spread(sim, (HORIZON_SCALE * err * grow)[None, :], rng)
+
+
+def _lognormal_spread(sim: np.ndarray, sd: float | np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+    """The draws spread by a log-normal of log-sd ``sd`` (a number, or one per curve step),
+    mean-preserving, as the calibration's widening: a wider band must not move the forecast
+    (exp of a zero-mean spread alone raised every mean by sd^2 / 2, up to 1 % here)."""
     return sim * np.exp(sd * antithetic_normal(len(sim), rng)[:, None] - sd**2 / 2)
 
 
@@ -338,8 +343,7 @@ def _with_point_scatter(sim: np.ndarray, sigma: float,
     about that width (bench/RESULTS.md, 2026-12-06). Stops and the calibration replays
     compare levels (a finished run is valued by its fitted end, not its last point), so
     they keep the level's draws (``final_samples``)."""
-    z = antithetic_normal(len(sim), rng)[:, None]
-    return sim * np.exp(sigma * z - sigma**2 / 2)
+    return _lognormal_spread(sim, sigma, rng)
 
 
 def _sample(cands: list[Candidate], curve: Curve, design: Design, sched: Schedule | None,
