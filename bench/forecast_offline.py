@@ -49,12 +49,13 @@ def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm"),
              schedules: bool = True, jobs: int = 1) -> list[dict]:
     """``schedules`` False: forecast as runs that neither plan nor log their lr would be.
     ``jobs`` > 1: runs in that many processes (faster; the ms columns then share the cores)."""
+    one = partial(_evaluate_run, runs=runs, modes=modes, schedules=schedules)
     if jobs <= 1:
-        return [row for run in runs for row in _evaluate_run(run, runs, modes, schedules)]
-    with ProcessPoolExecutor(jobs) as pool:
-        per_run = pool.map(partial(_evaluate_run, runs=runs, modes=modes, schedules=schedules),
-                           runs)
-        return [row for rows in per_run for row in rows]
+        per_run = list(map(one, runs))
+    else:
+        with ProcessPoolExecutor(jobs) as pool:
+            per_run = list(pool.map(one, runs))
+    return [row for rows in per_run for row in rows]
 
 
 def _evaluate_run(run: DevRun, runs: list[DevRun], modes: tuple[str, ...],
