@@ -9,10 +9,12 @@
    peak lrs and schedule shapes, 500 points each as the service reads them), forecast at every
    1% of progress from 40% to 60% as batches would arrive; the first forecast in each 5% step
    also replays the references (trajectory._replays), the others reuse those replays.
+   Warm, real: the same on real curves (bench/data/tinylm_sched), 14 finished runs offered.
 2. Freshness: a run logs a batch, then waits until GET forecast says `fitted_upto_step` is
    that batch's last step; 10 batches each, in the embedded mode (`curvecast up`, SQLite,
    in-process jobs) and with Postgres + Redis + a `curvecast worker` process, cold (the run
-   alone in its project) and warm (WARM_REFERENCES finished runs beside it). Target: 2 s.
+   alone in its project), warm (WARM_REFERENCES synthetic finished runs beside it) and warm,
+   real (a tinylm_sched run beside the set's 14 others). Target: 2 s.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import httpx
 import numpy as np
 from scipy.optimize import curve_fit
 
+from bench.curves_data import SOURCES, load_curves
+from bench.forecast_offline import references_for, schedule_of
 from bench.servers import (
     ADMIN_KEY,
     ROOT,
@@ -35,7 +39,7 @@ from bench.servers import (
     fresh_database,
     wait_forecast,
 )
-from workers.forecast.schedule import schedule_from_spec
+from workers.forecast.schedule import Schedule, schedule_from_spec
 from workers.forecast.trajectory import MAX_REFERENCES, ReferenceRun, forecast_trajectory
 
 TOTAL = 10_000
@@ -76,20 +80,46 @@ def finished_references(seed: int) -> list[ReferenceRun]:
 
 
 def warm_fit_times(seeds: int = 3) -> dict[str, float]:
-    """Per forecast of a run's life from 40% to 60% (every 1%), with references: median over
-    all, and median of those that replayed the references (the first in each 5% step)."""
+    """Per forecast of a synthetic run's life from 40% to 60% (every 1%), with references."""
     sched = schedule_from_spec(SCHEDULE)
-    times: list[tuple[int, float]] = []  # (progress %, ms)
+    times: list[tuple[int, float]] = []
     for seed in range(seeds):
-        refs = finished_references(seed)
         steps, loss = synthetic(seed, 1000)
-        for pct in range(40, 61):
-            seen = steps <= pct / 100 * TOTAL
-            start = time.perf_counter()
-            fc = forecast_trajectory(steps[seen], loss[seen], total_steps=TOTAL, schedule=sched,
-                                     references=refs)
-            times.append((pct, (time.perf_counter() - start) * 1e3))
-            assert fc.status == "ready" and fc.prior, fc.reason
+        times += _life_times(steps, loss, TOTAL, sched, finished_references(seed))
+    return _summary(times)
+
+
+def real_warm_fit_times(every: int = 3) -> dict[str, float]:
+    """The same on real curves: every ``every``-th run of bench/data/tinylm_sched (15 runs of
+    one model, 3,000 steps), with the set's 14 other runs offered as the finished runs of its
+    project (the service offers up to 16 and a forecast uses the nearest MAX_REFERENCES, so
+    the set used can change from one 5% step to the next). One process, as a worker is: the
+    memos carry over from run to run."""
+    runs = load_curves(SOURCES["tinylm_sched"], "train")
+    times: list[tuple[int, float]] = []
+    for run in runs[::every]:
+        refs = references_for(run, runs)
+        times += _life_times(run.steps, run.loss, run.target_step, schedule_of(run), refs)
+    return _summary(times)
+
+
+def _life_times(steps: np.ndarray, loss: np.ndarray, total: int, sched: Schedule | None,
+                refs: list[ReferenceRun]) -> list[tuple[int, float]]:
+    """(progress %, ms) of each forecast of a run from 40% to 60% of ``total``, every 1%."""
+    times = []
+    for pct in range(40, 61):
+        seen = steps <= pct / 100 * total
+        start = time.perf_counter()
+        fc = forecast_trajectory(steps[seen], loss[seen], total_steps=total, schedule=sched,
+                                 references=refs)
+        times.append((pct, (time.perf_counter() - start) * 1e3))
+        assert fc.status == "ready" and fc.prior, fc.reason
+    return times
+
+
+def _summary(times: list[tuple[int, float]]) -> dict[str, float]:
+    """Median over all, and median of the forecasts that replayed the references (the first
+    in each 5% step) and of those that reused them."""
     every = [ms for _, ms in times]
     return {"median": statistics.median(every), "max": max(every),
             "replaying": statistics.median([ms for pct, ms in times if pct % 5 == 0]),
@@ -116,34 +146,55 @@ def _rows(steps: np.ndarray, loss: np.ndarray, idx: np.ndarray) -> list[dict]:
     return [{"step": int(steps[i]), "values": {"loss": float(loss[i])}} for i in idx]
 
 
-def freshness(base: str, batches: int = 10, warm: bool = False) -> list[float]:
-    """Seconds from each batch's answer to a forecast that includes it; ``warm``: the project
-    first gets WARM_REFERENCES finished runs, so every forecast uses them."""
+Logged = tuple[dict, np.ndarray, np.ndarray, int]  # (lr_schedule spec, steps, loss, total)
+
+
+def freshness_cases() -> dict[str, tuple[Logged, list[Logged]]]:
+    """The runs whose freshness is measured, each with its project's finished runs: a
+    synthetic run alone (cold) and beside WARM_REFERENCES synthetic runs (warm), and a real
+    run beside the 14 other runs of its set (bench/data/tinylm_sched)."""
+    synthetic_run = (SCHEDULE, *synthetic(0, 2000), TOTAL)
+    synthetic_refs = [(spec, steps, loss, TOTAL) for spec, steps, loss in reference_curves(0, 1000)]
+    real = {r.run_id: (r.lr_spec, r.steps, r.loss, r.target_step)
+            for r in load_curves(SOURCES["tinylm_sched"], "train")}
+    pick = "d128_linear_lr0.0032"  # a run whose nearest references change along its life
+    return {"cold": (synthetic_run, []), "warm": (synthetic_run, synthetic_refs),
+            "warm, real": (real[pick], [v for k, v in real.items() if k != pick])}
+
+
+def freshness(base: str, project: str, run: Logged, refs: list[Logged],
+              batches: int = 10) -> list[float]:
+    """Seconds from each batch's answer to a forecast that includes it; ``refs``: the
+    project first gets these finished runs, and every forecast must then use them."""
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    steps, loss = synthetic(0, 2000)
+    spec, steps, loss, total = run
     chunks = np.array_split(np.arange(len(steps)), batches + 1)
-    project = "bench-fresh-warm" if warm else "bench-fresh"
     out = []
     with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
-        for spec, r_steps, r_loss in reference_curves(0, 1000) if warm else []:
-            ref = c.post("/api/v1/runs", json={"project": project, "total_steps": TOTAL,
-                                               "lr_schedule": spec}).json()["id"]
+        for r_spec, r_steps, r_loss, r_total in refs:
+            ref = c.post("/api/v1/runs", json={"project": project, "total_steps": r_total,
+                                               "lr_schedule": r_spec}).json()["id"]
             c.post(f"/api/v1/runs/{ref}/metrics", json={
                 "rows": _rows(r_steps, r_loss, np.arange(len(r_steps)))}).raise_for_status()
             c.patch(f"/api/v1/runs/{ref}", json={"status": "finished"}).raise_for_status()
-        run = c.post("/api/v1/runs", json={"project": project, "total_steps": TOTAL,
-                                           "lr_schedule": SCHEDULE}).json()["id"]
+        run_id = c.post("/api/v1/runs", json={"project": project, "total_steps": total,
+                                              "lr_schedule": spec}).json()["id"]
         for chunk in chunks:
-            c.post(f"/api/v1/runs/{run}/metrics",
+            c.post(f"/api/v1/runs/{run_id}/metrics",
                    json={"rows": _rows(steps, loss, chunk)}).raise_for_status()
             start, last = time.perf_counter(), int(steps[chunk[-1]])
-            fc = wait_forecast(c, run, last, timeout=60, every=0.02)
+            fc = wait_forecast(c, run_id, last, timeout=60, every=0.02)
             if fc is None:
                 raise RuntimeError("no fresh forecast within 60 s")
             out.append(time.perf_counter() - start)
-            if warm and fc["status"] == "ready" and not fc.get("prior"):
+            if refs and fc["status"] == "ready" and not fc.get("prior"):
                 raise RuntimeError("a warm forecast used no reference: not the warm path")
     return out[1:]  # the first includes start-up work (imports, first connection)
+
+
+def freshness_all(base: str) -> dict[str, list[float]]:
+    return {case: freshness(base, f"bench-fresh-{case.replace(', ', '-')}", run, refs)
+            for case, (run, refs) in freshness_cases().items()}
 
 
 def main() -> None:
@@ -151,16 +202,17 @@ def main() -> None:
     print(f"fit of a 1,000-point curve with its interval: median {fits['ours']:.0f} ms; "
           f"plain power-law curve_fit {fits['anchor']:.1f} ms; ratio "
           f"{fits['ours'] / fits['anchor']:.0f}x")
-    warm = warm_fit_times()
-    print(f"with {WARM_REFERENCES} finished runs as references, a run's forecasts from 40% to "
-          f"60%: median {warm['median']:.0f} ms (ratio to the anchor "
-          f"{warm['median'] / fits['anchor']:.0f}x), max {warm['max']:.0f} ms; replaying the "
-          f"references (first in a 5% step) median {warm['replaying']:.0f} ms, reusing "
-          f"them {warm['reusing']:.0f} ms")
+    for what, warm in ((f"{WARM_REFERENCES} synthetic finished runs", warm_fit_times()),
+                       ("real finished runs (tinylm_sched, 14 offered)", real_warm_fit_times())):
+        print(f"with {what} as references, a run's forecasts from 40% to 60%: median "
+              f"{warm['median']:.0f} ms (ratio to the anchor "
+              f"{warm['median'] / fits['anchor']:.0f}x), max {warm['max']:.0f} ms; replaying "
+              f"the references (first in a 5% step) median {warm['replaying']:.0f} ms, "
+              f"reusing them {warm['reusing']:.0f} ms")
     sqlite = f"sqlite:///{WORK / 'fresh.db'}"
     (WORK / "fresh.db").unlink(missing_ok=True)
     with curvecast_server(sqlite) as base:
-        embedded = {warm: freshness(base, warm=warm) for warm in (False, True)}
+        embedded = freshness_all(base)
     report("embedded (SQLite, in-process)", embedded)
     db, broker = fresh_database("curvecast_fresh"), "redis://127.0.0.1:6379/12"
     with curvecast_server(db, broker) as base:
@@ -168,16 +220,16 @@ def main() -> None:
         worker = subprocess.Popen([sys.executable, "-m", "backend", "worker"], cwd=ROOT,
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            celery = {warm: freshness(base, warm=warm) for warm in (False, True)}
+            celery = freshness_all(base)
         finally:
             worker.terminate()
             worker.wait(30)
     report("Postgres + Celery worker", celery)
 
 
-def report(mode: str, seconds: dict[bool, list[float]]) -> None:
-    for warm, s in seconds.items():
-        print(f"batch -> forecast, {mode}, {'warm' if warm else 'cold'}: median "
+def report(mode: str, seconds: dict[str, list[float]]) -> None:
+    for case, s in seconds.items():
+        print(f"batch -> forecast, {mode}, {case}: median "
               f"{statistics.median(s):.2f} s, max {max(s):.2f} s")
 
 

@@ -125,6 +125,23 @@ def test_references_are_fitted_jointly_once_and_replayed_once_per_progress_step(
     assert trajectory._ALONE.misses - alone == len(refs) + 1
 
 
+def test_the_same_references_in_another_order_give_the_same_forecast_from_the_memo():
+    # The service offers its finished runs latest first and a forecast ranks them by likeness:
+    # the order must change neither the forecast nor what is memoised for that set.
+    refs = []
+    for i, amp in enumerate((2.4, 2.7, 3.0)):
+        rt, ry, _ = _late_drop_run(amp, TOTAL, seed=30 + i)
+        refs.append(ReferenceRun(rt, ry, TOTAL, CONSTANT, name=f"order{i}"))
+    t, y, _ = _late_drop_run(2.85, 4_000, seed=3)
+    first = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs)
+    joints, replays = transfer.JOINTS.misses, trajectory._REPLAYS.misses
+    again = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT,
+                                references=refs[::-1])
+    assert (transfer.JOINTS.misses, trajectory._REPLAYS.misses) == (joints, replays)
+    assert np.array_equal(again.final_samples, first.final_samples)
+    assert (again.final_lower, again.final_upper) == (first.final_lower, first.final_upper)
+
+
 def _power_run(a: float, upto: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
     t = np.arange(250, upto + 1, 50, dtype=float)
 

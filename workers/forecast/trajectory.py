@@ -45,7 +45,7 @@ from workers.forecast.guesses import starts
 from workers.forecast.laws import LAWS, Design
 from workers.forecast.memo import Memo
 from workers.forecast.schedule import Schedule, schedule_from_logged
-from workers.forecast.transfer import digest, nearest, warm_candidates
+from workers.forecast.transfer import canonical, digest, nearest, warm_candidates
 
 __all__ = ["MAX_REFERENCES", "ReferenceRun", "TrajectoryForecast", "effective_schedule",
            "forecast_trajectory", "same_shape"]
@@ -261,12 +261,9 @@ def forecast_trajectory(
     # batches, and shared by runs that see the same batches) would move every comparison with it.
     end = max(target, int(last))
 
-    if len(references) > MAX_REFERENCES:
-        # Chosen on the curve up to its last 5% progress step: the choice, and with it the
-        # memoised joint fits, moves at most once a step.
-        upto = steps <= _progress_step(last / end) * end
-        upto = upto if upto.sum() >= MIN_POINTS else np.ones(len(steps), bool)
-        references = nearest(references, steps[upto], values[upto], MAX_REFERENCES)
+    # Chosen on the curve up to its last 5% progress step: the choice, and with it the
+    # memoised joint fits, moves at most once a step.
+    references = _most_alike(references, steps, values, _progress_step(last / end) * end)
     warm = warm_candidates(references, sched, curve, horizon) if references else []
     design = design_for(sched, curve.steps, horizon, any(c.law.name == "multi_power" for c in warm))
     cands = warm or _cold_candidates(curve, design, sched)
@@ -495,6 +492,18 @@ def _alike(refs: Sequence[ReferenceRun], sched: Schedule | None,
 def _progress_step(progress: float) -> float:
     """``progress`` rounded down to a whole CALIBRATION_STEP."""
     return float(np.floor(progress / CALIBRATION_STEP + 1e-9) * CALIBRATION_STEP)
+
+
+def _most_alike(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
+                upto: float) -> list[ReferenceRun]:
+    """Of ``refs``, the MAX_REFERENCES most like the run's curve up to step ``upto``, in an
+    order of their own (transfer.canonical): one set, one forecast, whatever order they were
+    offered or ranked in, and the same set ranked anew is a memo hit."""
+    if len(refs) > MAX_REFERENCES:
+        seen = steps <= upto
+        seen = seen if seen.sum() >= MIN_POINTS else np.ones(len(steps), bool)
+        refs = nearest(refs, steps[seen], values[seen], MAX_REFERENCES)
+    return canonical(refs)
 
 
 _REPLAYS: Memo[tuple[Replayed | None, ...]] = Memo(256)

@@ -330,4 +330,10 @@ def digest(refs: Sequence[ReferenceRun], *extra: object) -> bytes:
     return h.digest()
 
 
+def canonical(refs: Sequence[ReferenceRun]) -> list[ReferenceRun]:
+    """The references in the order of their data's digest: the same set in any order gives
+    the same joint fits, replays and memo keys."""
+    return sorted(refs, key=lambda r: digest([r]))
+
+
 JOINTS: Memo[tuple[_Joint, ...]] = Memo(64)
