@@ -186,7 +186,7 @@ def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
                                  reference.sd),
         policy.threshold, progress, policy.min_progress,
         partial(_paired, session, key, reference, inputs, policy.mode)
-        if reference.run_id else None)
+        if reference.run_id else None, fc.decay_guessed)
     reason = {"metric": key,
               "forecast": {"mean": fc.final_mean, "lower": fc.final_lower,
                            "upper": fc.final_upper, "level": fc.level,
@@ -196,6 +196,7 @@ def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
               "p_forecast": _finite_or_none(d.p_forecast),
               "p_paired": _finite_or_none(d.p_paired), "threshold": policy.threshold,
               "progress": progress, "min_progress": policy.min_progress,
+              "decay_guessed": fc.decay_guessed,
               # The band of the draws p was computed on: with finished runs replayed, the pool
               # of the two ways the forecast averages, wider than the forecast's own band; else
               # the curve's level, whose band lacks the logged points' scatter.

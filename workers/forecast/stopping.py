@@ -94,13 +94,23 @@ class Decision:
 
 
 def decide(p_forecast: float, threshold: float, progress: float, min_progress: float,
-           paired: Callable[[], float] | None = None) -> Decision:
+           paired: Callable[[], float] | None = None, decay_guessed: bool = False) -> Decision:
     """The stop decision. When the reference is a run, a stop the forecast asks for must also
     hold in the paired comparison (``paired``: paired_p_underperform for that run), so a
     forecaster wrong the same way on both runs cannot stop the one that would have won; it
-    costs two forecasts, so it is consulted only then."""
+    costs two forecasts, so it is consulted only then.
+
+    ``decay_guessed``: the forecast prices an lr decay still ahead by the default prior (no
+    finished run pins its size down; TrajectoryForecast.decay_guessed). Against a reference
+    run, such a forecast stops a run only when the paired comparison confirms it: that guess
+    is the forecaster's largest known error (cold WSD runs before their cooldown, 7-13 % too
+    high on tinylm_sched), and alone it stopped the best run of a replayed sweep (a 40 %
+    cooldown judged at 25 % against a 10 % one, bench/RESULTS.md, 2026-12-06). A target
+    value has no run to pair with: it is judged on the forecast alone, as before."""
     p, p_paired = p_forecast, float("nan")
     if paired is not None and should_stop(p, threshold, progress, min_progress):
         p_paired = paired()
         p = min(p, p_paired) if np.isfinite(p_paired) else p
-    return Decision(p, p_forecast, p_paired, should_stop(p, threshold, progress, min_progress))
+    unconfirmed = paired is not None and decay_guessed and not np.isfinite(p_paired)
+    return Decision(p, p_forecast, p_paired,
+                    should_stop(p, threshold, progress, min_progress) and not unconfirmed)

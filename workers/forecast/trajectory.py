@@ -103,6 +103,10 @@ class TrajectoryForecast:
     curve_lower: np.ndarray = field(default_factory=lambda: np.zeros(0))
     curve_upper: np.ndarray = field(default_factory=lambda: np.zeros(0))
     prior: str | None = None
+    # An lr decay still ahead is priced, in some of the forecast's laws, by the default
+    # annealing prior: a guess, which no finished run pins down (stopping.decide does not stop
+    # a run on such a forecast alone).
+    decay_guessed: bool = False
 
     @property
     def decision_samples(self) -> np.ndarray | None:
@@ -313,12 +317,17 @@ def forecast_trajectory(
                 "the lr as it is" if sched is None else
                 "no lr_schedule gives the plan, so the lr is held at its last logged value")
         reason += f"; {held}: an lr decay before the target step would end lower than this interval"
-    if sched is not None and (not warm or cand.cold_anneal):
+    # The share of the forecast whose laws price the lr decay ahead by the default prior.
+    guessed = 1.0 if not warm else sum(w for n, w in weights.items() if fits[n][1].cold_anneal)
+    decay_guessed = False
+    if sched is not None and guessed > 0:
         peak = sched.peak_lr(horizon)
         ahead = float(sched.lr(np.array([last]))[0] - sched.lr(np.array([float(target)]))[0])
-        if ahead > 0.1 * peak:
-            reason += ("; the lr decay still ahead is priced by the default annealing prior, "
-                       "a guess (no finished run with lr decay to learn it from)")
+        decay_guessed = ahead > 0.1 * peak
+        if decay_guessed:
+            reason += (f"; the lr decay still ahead is priced by the default annealing prior "
+                       f"in {guessed:.0%} of this forecast, a guess (no finished run pins the "
+                       "size of its drop down)")
     return replace(
         result, status="ready", reason=reason, model=model,
         params=_params(fit), final_mean=float(mean[-1]), final_lower=float(lo[-1]),
@@ -326,6 +335,7 @@ def forecast_trajectory(
         curve_step=curve_step,
         curve_mean=mean, curve_lower=lo, curve_upper=hi,
         prior="; ".join(n for n in (cand.prior_note, averaged, cal and cal.note()) if n) or None,
+        decay_guessed=decay_guessed,
     )
 
 
