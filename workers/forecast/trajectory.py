@@ -104,8 +104,8 @@ class TrajectoryForecast:
     curve_upper: np.ndarray = field(default_factory=lambda: np.zeros(0))
     prior: str | None = None
     # An lr decay still ahead is priced, in some of the forecast's laws, by the default
-    # annealing prior: a guess, which no finished run pins down (stopping.decide does not stop
-    # a run on such a forecast alone).
+    # annealing prior: a guess, which no finished run pins down (against a finished run,
+    # stopping.decide stops on such a forecast only with the paired check).
     decay_guessed: bool = False
 
     @property
