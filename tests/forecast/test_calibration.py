@@ -81,11 +81,17 @@ def _late_drop_run(amp: float, upto: int, seed: int) -> tuple[np.ndarray, np.nda
     return t, y, float(law(np.array([float(TOTAL)]))[0])
 
 
-def test_finished_runs_that_show_a_late_drop_correct_a_forecast_made_before_it():
+def _late_drop_refs(amps: tuple[float, ...], seed: int, name: str) -> list[ReferenceRun]:
+    """Finished runs with the shared late drop, one per amplitude, named name0, name1, ..."""
     refs = []
-    for i, amp in enumerate((2.4, 2.7, 3.0, 3.3, 3.6)):
-        rt, ry, _ = _late_drop_run(amp, TOTAL, seed=10 + i)
-        refs.append(ReferenceRun(rt, ry, TOTAL, CONSTANT, name=f"ref{i}"))
+    for i, amp in enumerate(amps):
+        rt, ry, _ = _late_drop_run(amp, TOTAL, seed=seed + i)
+        refs.append(ReferenceRun(rt, ry, TOTAL, CONSTANT, name=f"{name}{i}"))
+    return refs
+
+
+def test_finished_runs_that_show_a_late_drop_correct_a_forecast_made_before_it():
+    refs = _late_drop_refs((2.4, 2.7, 3.0, 3.3, 3.6), seed=10, name="ref")
     t, y, truth = _late_drop_run(2.85, TOTAL // 2, seed=1)
     plain = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs,
                                 calibrate=False)
@@ -98,10 +104,7 @@ def test_finished_runs_that_show_a_late_drop_correct_a_forecast_made_before_it()
 
 
 def test_references_are_fitted_jointly_once_and_replayed_once_per_progress_step():
-    refs = []
-    for i, amp in enumerate((2.4, 2.7, 3.0)):
-        rt, ry, _ = _late_drop_run(amp, TOTAL, seed=20 + i)
-        refs.append(ReferenceRun(rt, ry, TOTAL, CONSTANT, name=f"memo{i}"))
+    refs = _late_drop_refs((2.4, 2.7, 3.0), seed=20, name="memo")
     t, y, _ = _late_drop_run(2.85, 4_000, seed=2)
     joints, replays = transfer.JOINTS.misses, trajectory._REPLAYS.misses
     alone = trajectory._ALONE.misses
@@ -128,10 +131,7 @@ def test_references_are_fitted_jointly_once_and_replayed_once_per_progress_step(
 def test_the_same_references_in_another_order_give_the_same_forecast_from_the_memo():
     # The service offers its finished runs latest first and a forecast ranks them by likeness:
     # the order must change neither the forecast nor what is memoised for that set.
-    refs = []
-    for i, amp in enumerate((2.4, 2.7, 3.0)):
-        rt, ry, _ = _late_drop_run(amp, TOTAL, seed=30 + i)
-        refs.append(ReferenceRun(rt, ry, TOTAL, CONSTANT, name=f"order{i}"))
+    refs = _late_drop_refs((2.4, 2.7, 3.0), seed=30, name="order")
     t, y, _ = _late_drop_run(2.85, 4_000, seed=3)
     first = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs)
     joints, replays = transfer.JOINTS.misses, trajectory._REPLAYS.misses
