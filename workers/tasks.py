@@ -197,9 +197,9 @@ def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
               "p_paired": _finite_or_none(d.p_paired), "threshold": policy.threshold,
               "progress": progress, "min_progress": policy.min_progress,
               "decay_guessed": fc.decay_guessed,
-              # The band of the draws p was computed on: with finished runs replayed, the pool
-              # of the two ways the forecast averages, wider than the forecast's own band; else
-              # the curve's level, whose band lacks the logged points' scatter.
+              # The band of the draws p was computed on: with finished runs as priors, the pool
+              # of the two ways (with them, and the curve alone), wider than the forecast's own
+              # band; else the curve's level, whose band lacks the logged points' scatter.
               "decided_on": _band(fc.decision_samples, fc.level) | {"of": fc.decision_of}}
     return policy, d, reason
 

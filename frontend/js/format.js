@@ -67,12 +67,12 @@ export function stopReason(why) {
   const pForecast = why.p_forecast ?? why.p_underperform;
   const paired = why.p_paired === null || why.p_paired === undefined ? ""
     : `; against that run as it was forecast at the same progress, ${percent(why.p_paired)}`;
-  // With finished runs as priors the forecast averages two ways; a stop is judged on both,
-  // pooled, whose band is wider: shown when it differs from the forecast's own. (Otherwise it
-  // is judged on the curve's level, the forecast's band without the logged points' scatter.)
+  // With finished runs as priors a stop is judged on two ways, with them and on the run's
+  // curve alone, pooled, whose band is wider: shown when it differs from the forecast's own.
+  // (Otherwise it is judged on the curve's level, the band without the points' scatter.)
   const pooled = why.decided_on && why.decided_on.of !== "level"
     && band(why.decided_on) !== band(why.forecast)
-    ? ` (judged on the two ways it averages, pooled: ${band(why.decided_on)})` : "";
+    ? ` (judged with the priors and on its curve alone, pooled: ${band(why.decided_on)})` : "";
   return `its ${why.metric} forecast ${interval(why.forecast)}${pooled} ends worse than `
     + `${why.reference_label ?? value(why.reference)} with probability ${percent(pForecast)}`
     + `${paired} (threshold ${percent(why.threshold)}, at ${percent(why.progress)} of its steps).`;

@@ -169,8 +169,9 @@ def test_a_warm_stop_says_it_was_judged_on_both_ways_pooled(signed_in: Page, api
     page = signed_in
     page.goto(f"/#/run/{worse['id']}")
     expect(page.locator(".banner-stop")).to_have_text(re.compile(
-        r"^Should stop: its loss forecast \d\.\d+ \[\d\.\d+, \d\.\d+\] \(judged on the two "
-        r"ways it averages, pooled: \[\d\.\d+, \d\.\d+\]\) ends worse than .*best finished"))
+        r"^Should stop: its loss forecast \d\.\d+ \[\d\.\d+, \d\.\d+\] \(judged with the "
+        r"priors and on its curve alone, pooled: \[\d\.\d+, \d\.\d+\]\) ends worse than "
+        r".*best finished"))
     wait_drawn(page, LOSS_PLOT, "forecast-band")  # the screenshot shows the band too
     screenshot(page, "run-stop-pooled")
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from backend.forecasts.service import interval_sd
-from bench.curves_data import TINYLM, TINYLM_SCHED, DevRun, load_curves
+from bench.curves_data import LUO, TINYLM, TINYLM_SCHED, DevRun, load_curves
 from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.stopping import decide, p_underperform, paired_p_underperform, should_stop
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
@@ -37,6 +37,10 @@ def test_an_uncertain_reference_keeps_a_near_tie_from_stopping_a_run():
     far = p_underperform(draws + 0.05, 3.0, "min", reference_sd=0.005)
     assert far > 0.99
     assert p_underperform(draws, 3.0, "max", reference_sd=0.005) == pytest.approx(1 - near)
+
+
+def _luo(name: str) -> DevRun:
+    return _tinylm(name, LUO)
 
 
 def _tinylm(name: str, source=TINYLM) -> DevRun:
@@ -131,3 +135,34 @@ def test_a_guessed_cooldown_does_not_stop_the_best_run_of_a_real_wsd_sweep():
     assert decide(p, 0.9, 0.25, 0.1, None, fc.decay_guessed).stop  # a target: no run to pair
     assert not forecast_trajectory(ref.steps, ref.values, total_steps=ref.total_steps,
                                    schedule=ref.schedule).decay_guessed
+
+
+def test_with_one_finished_run_of_another_shape_a_stop_needs_the_curve_alone_to_agree():
+    # Luo et al.'s 400M runs of 24,000 steps: the cosine run finished at 2.739; the WSD run
+    # (cooldown from 20,000) ends better, 2.722. At 20% of its steps, with the cosine run as its
+    # only reference, the law transferred from it barely pins the cooldown's drop down and
+    # forecasts 2.80 [2.71, 2.82]; one run can't be replayed to show that, and the shapes differ,
+    # so there is no paired check either. The forecast's own draws would stop the sweep's best
+    # run (bench.early_stopping, 6 start orders); the draws a stop is decided on pool them
+    # evenly with this curve's forecast alone, which prices the drop by the default prior.
+    ref, value, sd = _finished(_luo("400M_cosine_24000"))
+    run = _luo("400M_wsd_20000_24000")
+    assert run.truth < value
+    steps, loss = run.prefix(0.2)
+    sched = schedule_from_spec(run.lr_spec)
+    fc = forecast_trajectory(steps, loss, total_steps=run.target_step, schedule=sched,
+                             references=[ref])
+    assert p_underperform(fc.final_samples, value, "min", sd) >= 0.9
+    assert fc.decision_of == "pool" and not fc.decay_guessed
+    alone = forecast_trajectory(steps, loss, total_steps=run.target_step, schedule=sched)
+    assert p_underperform(alone.final_samples, value, "min", sd) < 0.5
+    p = p_underperform(fc.decision_samples, value, "min", sd)
+    assert p < 0.9
+    assert not decide(p, 0.9, 0.2, 0.1, lambda: float("nan"), fc.decay_guessed).stop
+    # The constant-lr run of the same sweep (2.817) is still stopped, at 20% of its steps.
+    bad = _luo("400M_constant_24000")
+    steps, loss = bad.prefix(0.2)
+    worse = forecast_trajectory(steps, loss, total_steps=bad.target_step,
+                                schedule=schedule_from_spec(bad.lr_spec), references=[ref])
+    assert worse.decision_of == "pool"
+    assert p_underperform(worse.decision_samples, value, "min", sd) >= 0.9

@@ -95,8 +95,9 @@ class TrajectoryForecast:
     final_lower: float | None = None  # the band (and curve_lower/upper): where the metric
     final_upper: float | None = None  # will be logged, the level's draws plus point scatter
     final_samples: np.ndarray | None = None  # draws of the curve's level at the target
-    # With finished runs to replay: the pool of the two ways (with priors, and this curve
-    # alone) that a stop is decided on; see _calibrated and decision_samples.
+    # With finished runs as priors: the pool of the two ways (with priors, and this curve
+    # alone) that a stop is decided on, weighed by the replays or, too few runs to replay,
+    # even; see _calibrated, _even_pool and decision_samples.
     pooled_samples: np.ndarray | None = None
     curve_step: np.ndarray = field(default_factory=lambda: np.zeros(0))
     curve_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -414,7 +415,7 @@ def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
     with_priors = _replays(alike, progress, seed, priors=True)
     cal = _calibration_of(with_priors)
     if cal is None:
-        return sim, None, None, None
+        return sim, None, None, _even_pool(sim, curve, sched, horizon, curve_step, rng)
     last, end = float(curve_step[0]), float(curve_step[-1])
     grow = np.clip((curve_step - last) / max(end - last, 1.0), 0.0, 1.0) ** HORIZON_POWER
     # The references' shapes help where the runs are alike and mislead where they are not
@@ -441,6 +442,22 @@ def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
             f"replayed, it erred {own.spread * 100:.2g}% (rms) against "
             f"{cal.spread * 100:.2g}% with the priors")
     return of_average.apply(_average(sim, alone[0], share, rng), grow, rng), of_average, note, pool
+
+
+def _even_pool(sim: np.ndarray, curve: Curve, sched: Schedule | None, horizon: int,
+               curve_step: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """The final draws to decide a stop on when too few finished runs can be replayed to
+    weigh the two ways: an even pool of the forecast with priors and of this curve's forecast
+    alone, neither calibrated. Laws transferred from one or two runs of another schedule
+    shape can be confidently wrong (from one cosine run, a WSD run's cooldown drop is barely
+    identified: 2.80 [2.71, 2.82] for a run that ended at 2.722), and no replay shows it; so a
+    stop waits until both ways' draws say so. None when this curve alone gives no forecast."""
+    d_own = design_for(sched, curve.steps, horizon, False)
+    alone = _sample(_cold_candidates(curve, d_own, sched), curve, d_own, sched, horizon,
+                    curve_step, rng)
+    if alone is None:
+        return None
+    return _mixture(sim[:, -1:], alone[0][:, -1:], 0.5, rng)[:, 0]
 
 
 def _mixture(a: np.ndarray, b: np.ndarray, share_b: float,
