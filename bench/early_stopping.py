@@ -1,6 +1,6 @@
 """Early stopping: how many steps Curvecast's stop policy saves, and at what cost (issue 6).
 
-    .venv/bin/python -m bench.early_stopping [--orders 3] [--seeds 3] [--servers 2] [--offline]
+    .venv/bin/python -m bench.early_stopping [--orders 6] [--seeds 3] [--servers 2] [--offline]
 
 Sweeps (bench/sweeps.py: the Luo dev curves grouped by model size and planned length, the
 learning-rate sweeps of real runs made here by bench/train_curves.py, tinylm and the held-out
@@ -329,7 +329,8 @@ def run_curvecast(sweeps: list[Sweep], thresholds: tuple[float, ...], servers: i
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--orders", type=int, default=3, help="start orders per real group")
+    # 6: three orders never drew the one that stopped a Luo sweep's best run (2026-12-06).
+    ap.add_argument("--orders", type=int, default=6, help="start orders per real group")
     ap.add_argument("--seeds", type=int, default=3, help="simulated sweeps per kind")
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.9, 0.8])
     ap.add_argument("--servers", type=int, default=2)
