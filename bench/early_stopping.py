@@ -175,8 +175,7 @@ def replay_offline(sweep: Sweep, threshold: float) -> Replay:
                 stopping.paired_p_underperform, steps, loss, total_steps=run.total_steps,
                 schedule=sched, reference=ref, reference_value=value, reference_sd=sd,
                 others=[r for r in refs if r is not ref])
-            p = stopping.p_underperform(fc.decision_samples, value, "min", sd)
-            if stopping.decide(p, threshold, frac, MIN_PROGRESS, paired, fc.decay_guessed).stop:
+            if stopping.judge(fc, value, "min", sd, threshold, frac, MIN_PROGRESS, paired).stop:
                 outcome = Outcome(step, True)
                 break
         if not outcome.stopped:

@@ -181,12 +181,12 @@ def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
     if reference is None:
         return None
     progress = (run.last_step or 0) / max(fc.target_step, 1)
-    d = stopping.decide(
-        stopping.p_underperform(fc.decision_samples, reference.value, policy.mode,
-                                 reference.sd),
-        policy.threshold, progress, policy.min_progress,
+    d = stopping.judge(
+        fc, reference.value, policy.mode, reference.sd, policy.threshold, progress,
+        policy.min_progress,
         partial(_paired, session, key, reference, inputs, policy.mode)
-        if reference.run_id else None, fc.decay_guessed)
+        if reference.run_id else None)
+    drawn = fc.final_samples if d.on_level else fc.decision_samples
     reason = {"metric": key,
               "forecast": {"mean": fc.final_mean, "lower": fc.final_lower,
                            "upper": fc.final_upper, "level": fc.level,
@@ -199,8 +199,10 @@ def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
               "decay_guessed": fc.decay_guessed,
               # The band of the draws p was computed on: with finished runs as priors, the pool
               # of the two ways (with them, and the curve alone), wider than the forecast's own
-              # band; else the curve's level, whose band lacks the logged points' scatter.
-              "decided_on": _band(fc.decision_samples, fc.level) | {"of": fc.decision_of}}
+              # band; else, or where the paired check stood in for an even pool, the curve's
+              # level, whose band lacks the logged points' scatter.
+              "decided_on": _band(drawn, fc.level)
+              | {"of": "level" if d.on_level else fc.decision_of}}
     return policy, d, reason
 
 

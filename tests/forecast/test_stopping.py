@@ -4,7 +4,13 @@ import pytest
 from backend.forecasts.service import interval_sd
 from bench.curves_data import LUO, TINYLM, TINYLM_SCHED, DevRun, load_curves
 from workers.forecast.schedule import schedule_from_spec
-from workers.forecast.stopping import decide, p_underperform, paired_p_underperform, should_stop
+from workers.forecast.stopping import (
+    decide,
+    judge,
+    p_underperform,
+    paired_p_underperform,
+    should_stop,
+)
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
 
 
@@ -108,6 +114,21 @@ def test_decide_consults_the_paired_check_only_for_a_stop_and_lets_it_veto():
     assert decide(0.97, 0.9, progress=0.5, min_progress=0.1).stop  # a target: nothing to pair
 
 
+def test_a_run_of_the_same_shape_checks_a_forecast_in_place_of_an_even_pool():
+    # An even pool (too few finished runs to replay) says go on (0.6) where the forecast's own
+    # draws say stop (0.97): a reference of the run's shape confirms those draws (0.95)...
+    kw = {"progress": 0.5, "min_progress": 0.1}
+    checked = decide(0.6, 0.9, **kw, paired=lambda: 0.95, p_level=0.97)
+    assert (checked.stop, checked.p, checked.on_level) == (True, 0.95, True)
+    assert not decide(0.6, 0.9, **kw, paired=lambda: 0.7, p_level=0.97).stop  # ...or vetoes
+    # A reference of another shape cannot check them: the pool stands, either way.
+    unpaired = decide(0.6, 0.9, **kw, paired=lambda: float("nan"), p_level=0.97)
+    assert (unpaired.stop, unpaired.p, unpaired.on_level) == (False, 0.6, False)
+    assert decide(0.95, 0.9, **kw, paired=lambda: float("nan"), p_level=0.8).stop
+    # A target value: no run to check with, the pool decides.
+    assert not decide(0.6, 0.9, **kw, p_level=0.97).stop
+
+
 def test_a_guessed_cooldown_does_not_stop_the_best_run_of_a_real_wsd_sweep():
     # Two real WSD runs of bench/data/tinylm_sched (d128, peak lr 3.15e-3): the 10% (1 - sqrt)
     # cooldown finished at 1.3345; the 40% linear one ends better (1.327) but at 25% of its
@@ -156,13 +177,12 @@ def test_with_one_finished_run_of_another_shape_a_stop_needs_the_curve_alone_to_
     assert fc.decision_of == "pool" and not fc.decay_guessed
     alone = forecast_trajectory(steps, loss, total_steps=run.target_step, schedule=sched)
     assert p_underperform(alone.final_samples, value, "min", sd) < 0.5
-    p = p_underperform(fc.decision_samples, value, "min", sd)
-    assert p < 0.9
-    assert not decide(p, 0.9, 0.2, 0.1, lambda: float("nan"), fc.decay_guessed).stop
+    assert fc.even_pool and p_underperform(fc.decision_samples, value, "min", sd) < 0.9
+    assert not judge(fc, value, "min", sd, 0.9, 0.2, 0.1, lambda: float("nan")).stop
     # The constant-lr run of the same sweep (2.817) is still stopped, at 20% of its steps.
     bad = _luo("400M_constant_24000")
     steps, loss = bad.prefix(0.2)
     worse = forecast_trajectory(steps, loss, total_steps=bad.target_step,
                                 schedule=schedule_from_spec(bad.lr_spec), references=[ref])
     assert worse.decision_of == "pool"
-    assert p_underperform(worse.decision_samples, value, "min", sd) >= 0.9
+    assert judge(worse, value, "min", sd, 0.9, 0.2, 0.1, lambda: float("nan")).stop

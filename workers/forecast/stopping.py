@@ -13,6 +13,7 @@ from workers.forecast.schedule import Schedule
 from workers.forecast.trajectory import (
     MAX_REFERENCES,
     ReferenceRun,
+    TrajectoryForecast,
     effective_schedule,
     forecast_trajectory,
     same_shape,
@@ -73,11 +74,16 @@ def paired_p_underperform(
                                np.asarray(reference.values)[cut],
                                total_steps=reference.total_steps, schedule=reference.schedule,
                                references=others)
-    if mine.status != "ready" or then.status != "ready" or then.decision_samples is None:
+    if mine.status != "ready" or then.status != "ready" or then.final_samples is None:
         return float("nan")
-    # Both judged on the draws stops are decided on (TrajectoryForecast.decision_samples).
-    shift = reference_value / float(np.mean(then.decision_samples))
-    return p_underperform(mine.decision_samples * shift, reference_value, mode, reference_sd)
+    shift = reference_value / float(np.mean(_checked(then)))
+    return p_underperform(_checked(mine) * shift, reference_value, mode, reference_sd)
+
+
+def _checked(fc: TrajectoryForecast) -> np.ndarray:
+    """The draws the paired check compares: those a stop is decided on, but for an even pool
+    the forecast's own, since the check stands in for that pool (decide)."""
+    return fc.final_samples if fc.even_pool else fc.decision_samples
 
 
 def should_stop(p: float, threshold: float, progress: float, min_progress: float) -> bool:
@@ -91,10 +97,24 @@ class Decision:
     p_forecast: float
     p_paired: float  # NaN when not consulted, or when the runs cannot be paired
     stop: bool
+    # An even pool set aside: decided on the forecast's own draws with the paired check.
+    on_level: bool = False
+
+
+def judge(fc: TrajectoryForecast, reference: float, mode: str, reference_sd: float,
+          threshold: float, progress: float, min_progress: float,
+          paired: Callable[[], float] | None = None) -> Decision:
+    """The stop decision on a ready forecast against ``reference`` (decide, with the
+    probabilities of the draws the forecast offers for it)."""
+    p = p_underperform(fc.decision_samples, reference, mode, reference_sd)
+    p_level = (p_underperform(fc.final_samples, reference, mode, reference_sd)
+               if fc.even_pool else None)
+    return decide(p, threshold, progress, min_progress, paired, fc.decay_guessed, p_level)
 
 
 def decide(p_forecast: float, threshold: float, progress: float, min_progress: float,
-           paired: Callable[[], float] | None = None, decay_guessed: bool = False) -> Decision:
+           paired: Callable[[], float] | None = None, decay_guessed: bool = False,
+           p_level: float | None = None) -> Decision:
     """The stop decision. When the reference is a run, a stop the forecast asks for must also
     hold in the paired comparison (``paired``: paired_p_underperform for that run), so a
     forecaster wrong the same way on both runs cannot stop the one that would have won; it
@@ -106,11 +126,22 @@ def decide(p_forecast: float, threshold: float, progress: float, min_progress: f
     is the forecaster's largest known error (cold WSD runs before their cooldown, 7-13 % too
     high on tinylm_sched), and alone it stopped the best run of a replayed sweep (a 40 %
     cooldown judged at 25 % against a 10 % one, bench/RESULTS.md, 2026-12-06). A target
-    value has no run to pair with: it is judged on the forecast alone, as before."""
-    p, p_paired = p_forecast, float("nan")
-    if paired is not None and should_stop(p, threshold, progress, min_progress):
+    value has no run to pair with: it is judged on the forecast alone, as before.
+
+    ``p_level``: with an even pool (TrajectoryForecast.even_pool: too few finished runs to
+    replay, ``p_forecast`` is of the pool), p on the forecast's own draws. The pool stands in
+    for the check the replays would make; a reference run of this run's schedule shape makes
+    that check itself (the paired comparison), so against one the stop is decided on the
+    forecast's own draws and that check, as with enough runs replayed."""
+    p, p_paired, on_level = p_forecast, float("nan"), False
+    asked = [p_forecast] if p_level is None else [p_forecast, p_level]
+    if paired is not None and any(should_stop(q, threshold, progress, min_progress)
+                                  for q in asked):
         p_paired = paired()
-        p = min(p, p_paired) if np.isfinite(p_paired) else p
+        if np.isfinite(p_paired):
+            on_level = p_level is not None
+            p = min(p_level if on_level else p, p_paired)
     unconfirmed = paired is not None and decay_guessed and not np.isfinite(p_paired)
     return Decision(p, p_forecast, p_paired,
-                    should_stop(p, threshold, progress, min_progress) and not unconfirmed)
+                    should_stop(p, threshold, progress, min_progress) and not unconfirmed,
+                    on_level)

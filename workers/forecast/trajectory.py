@@ -97,8 +97,9 @@ class TrajectoryForecast:
     final_samples: np.ndarray | None = None  # draws of the curve's level at the target
     # With finished runs as priors: the pool of the two ways (with priors, and this curve
     # alone) that a stop is decided on, weighed by the replays or, too few runs to replay,
-    # even; see _calibrated, _even_pool and decision_samples.
+    # even (``even_pool``); see _calibrated, _even_pool and decision_samples.
     pooled_samples: np.ndarray | None = None
+    even_pool: bool = False
     curve_step: np.ndarray = field(default_factory=lambda: np.zeros(0))
     curve_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     curve_lower: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -333,6 +334,7 @@ def forecast_trajectory(
         result, status="ready", reason=reason, model=model,
         params=_params(fit), final_mean=float(mean[-1]), final_lower=float(lo[-1]),
         final_upper=float(hi[-1]), final_samples=sim[:, -1].copy(), pooled_samples=pool,
+        even_pool=pool is not None and cal is None,
         curve_step=curve_step,
         curve_mean=mean, curve_lower=lo, curve_upper=hi,
         prior="; ".join(n for n in (cand.prior_note, averaged, cal and cal.note()) if n) or None,
@@ -451,7 +453,9 @@ def _even_pool(sim: np.ndarray, curve: Curve, sched: Schedule | None, horizon: i
     alone, neither calibrated. Laws transferred from one or two runs of another schedule
     shape can be confidently wrong (from one cosine run, a WSD run's cooldown drop is barely
     identified: 2.80 [2.71, 2.82] for a run that ended at 2.722), and no replay shows it; so a
-    stop waits until both ways' draws say so. None when this curve alone gives no forecast."""
+    stop waits until both ways' draws say so, unless a reference of this run's schedule shape
+    checks the forecast instead (stopping.decide). None when this curve alone gives no
+    forecast."""
     d_own = design_for(sched, curve.steps, horizon, False)
     alone = _sample(_cold_candidates(curve, d_own, sched), curve, d_own, sched, horizon,
                     curve_step, rng)
