@@ -13,4 +13,5 @@ fi
 .venv/bin/python -m bench.forecast_accuracy
 .venv/bin/python -m bench.scaling_accuracy
 .venv/bin/python -m bench.early_stopping
+.venv/bin/python -m bench.stop_calibration
 .venv/bin/python -m bench.client_overhead

@@ -119,7 +119,8 @@ def test_a_run_of_the_same_shape_checks_a_forecast_in_place_of_an_even_pool():
     # draws say stop (0.97): a reference of the run's shape confirms those draws (0.95)...
     kw = {"progress": 0.5, "min_progress": 0.1}
     checked = decide(0.6, 0.9, **kw, paired=lambda: 0.95, p_level=0.97)
-    assert (checked.stop, checked.p, checked.on_level) == (True, 0.95, True)
+    assert (checked.stop, checked.p, checked.p_forecast, checked.on_level) == (
+        True, 0.95, 0.97, True)
     assert not decide(0.6, 0.9, **kw, paired=lambda: 0.7, p_level=0.97).stop  # ...or vetoes
     # A reference of another shape cannot check them: the pool stands, either way.
     unpaired = decide(0.6, 0.9, **kw, paired=lambda: float("nan"), p_level=0.97)

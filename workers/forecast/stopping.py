@@ -94,7 +94,7 @@ def should_stop(p: float, threshold: float, progress: float, min_progress: float
 @dataclass(frozen=True)
 class Decision:
     p: float  # what was decided on: the forecast's probability, capped by the paired one
-    p_forecast: float
+    p_forecast: float  # of the draws decided on (on_level: the forecast's own)
     p_paired: float  # NaN when not consulted, or when the runs cannot be paired
     stop: bool
     # An even pool set aside: decided on the forecast's own draws with the paired check.
@@ -142,6 +142,6 @@ def decide(p_forecast: float, threshold: float, progress: float, min_progress: f
             on_level = p_level is not None
             p = min(p_level if on_level else p, p_paired)
     unconfirmed = paired is not None and decay_guessed and not np.isfinite(p_paired)
-    return Decision(p, p_forecast, p_paired,
+    return Decision(p, p_level if on_level else p_forecast, p_paired,
                     should_stop(p, threshold, progress, min_progress) and not unconfirmed,
                     on_level)

@@ -1,0 +1,113 @@
+"""How often a stop Curvecast would make is wrong, by how many finished runs it rests on.
+
+    .venv/bin/python -m bench.stop_calibration [--source luo] [--orders 6] [--threshold 0.9]
+
+Every run of every sweep (bench/sweeps.py) runs to the end, and at each checkpoint from 10 % to
+95 % it is forecast with the sweep's runs finished before it as references, as
+bench.early_stopping's offline replay does, and judged against the best of them
+(stopping.judge, with the paired check). A decision is *wrong* when it says stop but the run
+truly ended better than that reference. Rows are grouped by how many finished runs there were,
+with the forecast's band coverage of the true final value; "on the forecast's own draws" is what
+the stop would be without the pools and checks that guard it (trajectory._calibrated,
+_even_pool), the anchor in the same run.
+
+Unlike bench.early_stopping nothing is stopped, so later runs meet more finished runs than
+they would there: this measures the decisions, not the steps saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from bench.early_stopping import MIN_PROGRESS, _finished, checkpoints
+from bench.sweeps import TINYLM_SETS, Sweep, real_sweeps, sim_sweeps, tinylm_sweeps
+from workers.forecast import stopping
+from workers.forecast.schedule import schedule_from_spec
+from workers.forecast.trajectory import forecast_trajectory
+from workers.tasks import MAX_CANDIDATES
+
+
+@dataclass(frozen=True)
+class Judged:
+    n_refs: int  # finished runs offered
+    stop: bool  # what stopping.judge decided
+    stop_own: bool  # p on the forecast's own draws alone >= threshold
+    wrong: bool  # ... and the run truly ended better than the reference
+    covered: bool  # the forecast's band holds the true final value
+    where: str  # sweep, run, progress and reference, to trace a wrong stop
+
+
+def judge_sweep(sweep: Sweep, threshold: float) -> list[Judged]:
+    out: list[Judged] = []
+    finished = []  # (reference, fitted final value, its sd, true final value)
+    for run in sweep.runs:
+        sched = schedule_from_spec(run.lr_spec)
+        refs = [f[0] for f in finished[::-1][:MAX_CANDIDATES]]
+        best = min(finished, key=lambda f: f[1]) if finished else None
+        for frac, step, _ in checkpoints(run) if best else ():
+            seen = run.steps <= step
+            if not MIN_PROGRESS <= frac < 1.0 or not seen.any():
+                continue
+            steps, loss = run.steps[seen], run.loss[seen]
+            fc = forecast_trajectory(steps, loss, total_steps=run.total_steps, schedule=sched,
+                                     references=refs)
+            if fc.status != "ready":
+                continue
+            ref, value, sd, truth = best
+            paired = functools.partial(
+                stopping.paired_p_underperform, steps, loss, total_steps=run.total_steps,
+                schedule=sched, reference=ref, reference_value=value, reference_sd=sd,
+                others=[r for r in refs if r is not ref])
+            d = stopping.judge(fc, value, "min", sd, threshold, frac, MIN_PROGRESS, paired)
+            own = stopping.p_underperform(fc.final_samples, value, "min", sd) >= threshold
+            out.append(Judged(len(refs), d.stop, own, run.final < truth,
+                              fc.final_lower <= run.final <= fc.final_upper,
+                              f"{sweep.name} {run.name} at {frac:.0%} against {ref.name}"))
+        finished.append((*_finished(run, refs), run.final))
+    return out
+
+
+def table(judged: list[Judged]) -> str:
+    groups: dict[str, list[Judged]] = defaultdict(list)
+    for j in judged:
+        groups[str(j.n_refs) if j.n_refs < 4 else "4+"].append(j)
+    groups["all"] = judged
+    lines = ["| finished runs | forecasts | band coverage | stops | wrong | on the forecast's "
+             "own draws: stops | wrong |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for key, rows in sorted(groups.items(), key=lambda kv: (kv[0] == "all", kv[0])):
+        cover = sum(j.covered for j in rows) / len(rows)
+        stops = [j for j in rows if j.stop]
+        own = [j for j in rows if j.stop_own]
+        lines.append(f"| {key} | {len(rows)} | {100 * cover:.0f}% | {len(stops)} | "
+                     f"{sum(j.wrong for j in stops)} | {len(own)} | {sum(j.wrong for j in own)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--source", default="luo", choices=["luo", "sim", *TINYLM_SETS])
+    ap.add_argument("--orders", type=int, default=6, help="start orders (sim: seeds)")
+    ap.add_argument("--threshold", type=float, default=0.9)
+    args = ap.parse_args()
+    if args.source == "luo":
+        sweeps = real_sweeps(args.orders)
+    elif args.source == "sim":
+        sweeps = sim_sweeps(args.orders)
+    else:
+        sweeps = tinylm_sweeps(args.orders, name=args.source)
+    with ProcessPoolExecutor() as pool:
+        judged = [j for js in pool.map(judge_sweep, sweeps, [args.threshold] * len(sweeps))
+                  for j in js]
+    print(f"{args.source}: {len(sweeps)} sweeps, threshold {args.threshold:g}")
+    print(table(judged))
+    for j in judged:
+        if j.stop and j.wrong:
+            print(f"wrong stop: {j.where}")
+
+
+if __name__ == "__main__":
+    main()
