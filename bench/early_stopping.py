@@ -27,7 +27,7 @@ import functools
 import logging
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -49,7 +49,7 @@ from bench.sweeps import (
 )
 from workers.forecast import stopping
 from workers.forecast.schedule import schedule_from_spec
-from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
+from workers.forecast.trajectory import ReferenceRun, TrajectoryForecast, forecast_trajectory
 from workers.tasks import MAX_CANDIDATES
 
 FRACS = np.arange(1, 21) / 20  # checkpoints: every 5% of the planned steps
@@ -151,37 +151,48 @@ def _finished(run: SweepRun, refs: list[ReferenceRun]) -> tuple[ReferenceRun, fl
 def replay_offline(sweep: Sweep, threshold: float) -> Replay:
     """Curvecast's decisions with forecast_trajectory called directly: at each checkpoint the
     run is forecast with the sweep's finished runs as references (latest first, at most
-    MAX_CANDIDATES), judged against the best of them, and decided by stopping.decide with the
-    paired check, as workers.tasks does. No logging, batching or debouncing, so a minute
-    instead of ten; for trying changes, with the API replays as the figures of record."""
+    MAX_CANDIDATES), judged against the best of them (judged), as workers.tasks does. No
+    logging, batching or debouncing, so minutes instead of ten; for trying changes, with the
+    API replays as the figures of record."""
     rep = Replay(f"curvecast@{threshold:g}", sweep, [])
     finished: list[tuple[ReferenceRun, float, float]] = []
     for run in sweep.runs:
-        sched = schedule_from_spec(run.lr_spec)
         refs = [f[0] for f in finished[::-1][:MAX_CANDIDATES]]
         outcome = Outcome(run.total_steps, False)
         best = min(finished, key=lambda f: f[1]) if finished else None
-        for frac, step, _ in checkpoints(run) if best else ():
-            seen = run.steps <= step
-            if not MIN_PROGRESS <= frac < 1.0 or not seen.any():
-                continue
-            steps, loss = run.steps[seen], run.loss[seen]
-            fc = forecast_trajectory(steps, loss, total_steps=run.total_steps, schedule=sched,
-                                     references=refs)
-            if fc.status != "ready":
-                continue
-            ref, value, sd = best
-            paired = functools.partial(
-                stopping.paired_p_underperform, steps, loss, total_steps=run.total_steps,
-                schedule=sched, reference=ref, reference_value=value, reference_sd=sd,
-                others=[r for r in refs if r is not ref])
-            if stopping.judge(fc, value, "min", sd, threshold, frac, MIN_PROGRESS, paired).stop:
+        for _, step, _, decision in judged(run, refs, best, threshold) if best else ():
+            if decision.stop:
                 outcome = Outcome(step, True)
                 break
         if not outcome.stopped:
             finished.append(_finished(run, refs))
         rep.outcomes.append(outcome)
     return rep
+
+
+def judged(run: SweepRun, refs: list[ReferenceRun], best: tuple[ReferenceRun, float, float],
+           threshold: float) -> Iterator[tuple[float, int, TrajectoryForecast, stopping.Decision]]:
+    """(fraction, step, forecast, decision) at each checkpoint from MIN_PROGRESS on where the
+    forecast is ready: the run forecast with ``refs`` as its references and judged against
+    ``best`` (a finished run, its fitted final value and that value's sd) as workers.tasks
+    does, paired check included."""
+    sched = schedule_from_spec(run.lr_spec)
+    ref, value, sd = best
+    for frac, step, _ in checkpoints(run):
+        seen = run.steps <= step
+        if not MIN_PROGRESS <= frac < 1.0 or not seen.any():
+            continue
+        steps, loss = run.steps[seen], run.loss[seen]
+        fc = forecast_trajectory(steps, loss, total_steps=run.total_steps, schedule=sched,
+                                 references=refs)
+        if fc.status != "ready":
+            continue
+        paired = functools.partial(
+            stopping.paired_p_underperform, steps, loss, total_steps=run.total_steps,
+            schedule=sched, reference=ref, reference_value=value, reference_sd=sd,
+            others=[r for r in refs if r is not ref])
+        yield frac, step, fc, stopping.judge(fc, value, "min", sd, threshold, frac,
+                                             MIN_PROGRESS, paired)
 
 
 def run_offline(sweeps: list[Sweep], thresholds: tuple[float, ...]) -> list[Replay]:

@@ -18,16 +18,13 @@ they would there: this measures the decisions, not the steps saved.
 from __future__ import annotations
 
 import argparse
-import functools
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from bench.early_stopping import MIN_PROGRESS, _finished, checkpoints
+from bench.early_stopping import _finished, judged
 from bench.sweeps import TINYLM_SETS, Sweep, real_sweeps, sim_sweeps, tinylm_sweeps
 from workers.forecast import stopping
-from workers.forecast.schedule import schedule_from_spec
-from workers.forecast.trajectory import forecast_trajectory
 from workers.tasks import MAX_CANDIDATES
 
 
@@ -45,24 +42,10 @@ def judge_sweep(sweep: Sweep, threshold: float) -> list[Judged]:
     out: list[Judged] = []
     finished = []  # (reference, fitted final value, its sd, true final value)
     for run in sweep.runs:
-        sched = schedule_from_spec(run.lr_spec)
         refs = [f[0] for f in finished[::-1][:MAX_CANDIDATES]]
         best = min(finished, key=lambda f: f[1]) if finished else None
-        for frac, step, _ in checkpoints(run) if best else ():
-            seen = run.steps <= step
-            if not MIN_PROGRESS <= frac < 1.0 or not seen.any():
-                continue
-            steps, loss = run.steps[seen], run.loss[seen]
-            fc = forecast_trajectory(steps, loss, total_steps=run.total_steps, schedule=sched,
-                                     references=refs)
-            if fc.status != "ready":
-                continue
+        for frac, _, fc, d in judged(run, refs, best[:3], threshold) if best else ():
             ref, value, sd, truth = best
-            paired = functools.partial(
-                stopping.paired_p_underperform, steps, loss, total_steps=run.total_steps,
-                schedule=sched, reference=ref, reference_value=value, reference_sd=sd,
-                others=[r for r in refs if r is not ref])
-            d = stopping.judge(fc, value, "min", sd, threshold, frac, MIN_PROGRESS, paired)
             own = stopping.p_underperform(fc.final_samples, value, "min", sd) >= threshold
             out.append(Judged(len(refs), d.stop, own, run.final < truth,
                               fc.final_lower <= run.final <= fc.final_upper,

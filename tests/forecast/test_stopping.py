@@ -61,6 +61,15 @@ def _finished(run: DevRun) -> tuple[ReferenceRun, float, float]:
     return ReferenceRun(run.steps, run.loss, run.target_step, sched, run.run_id), fc.final_mean, sd
 
 
+def _cut(run: DevRun, frac: float, refs: list[ReferenceRun]):
+    """The run's first ``frac`` of steps, its schedule, and their forecast with ``refs``."""
+    steps, loss = run.prefix(frac)
+    sched = schedule_from_spec(run.lr_spec)
+    fc = forecast_trajectory(steps, loss, total_steps=run.target_step, schedule=sched,
+                             references=refs)
+    return steps, loss, sched, fc
+
+
 def test_the_paired_check_keeps_the_eventual_best_of_a_real_lr_sweep_running():
     # Two real runs of bench/data/tinylm (one model, constant lr): 0.0079 finished at 1.566,
     # 0.0032 ends better (1.550) but learns more slowly. At 35% of its steps, forecast with
@@ -69,10 +78,7 @@ def test_the_paired_check_keeps_the_eventual_best_of_a_real_lr_sweep_running():
     ref, value, sd = _finished(_tinylm("d64_constant_lr0.0079"))
     run = _tinylm("d64_constant_lr0.0032")
     assert run.truth < value
-    steps, loss = run.prefix(0.35)
-    sched = schedule_from_spec(run.lr_spec)
-    fc = forecast_trajectory(steps, loss, total_steps=run.target_step, schedule=sched,
-                             references=[ref])
+    steps, loss, sched, fc = _cut(run, 0.35, [ref])
     assert p_underperform(fc.final_samples, value, "min", sd) >= 0.9
     # The finished run forecast at the same progress was wrong the same way: no stop.
     paired = paired_p_underperform(steps, loss, total_steps=run.target_step, schedule=sched,
@@ -139,10 +145,7 @@ def test_a_guessed_cooldown_does_not_stop_the_best_run_of_a_real_wsd_sweep():
     ref, value, sd = _finished(_tinylm("d128_wsd_sqrt10_lr0.0032", TINYLM_SCHED))
     run = _tinylm("d128_wsd_linear40_lr0.0032", TINYLM_SCHED)
     assert run.truth < value
-    steps, loss = run.prefix(0.25)
-    sched = schedule_from_spec(run.lr_spec)
-    fc = forecast_trajectory(steps, loss, total_steps=run.target_step, schedule=sched,
-                             references=[ref])
+    steps, loss, sched, fc = _cut(run, 0.25, [ref])
     p = p_underperform(fc.decision_samples, value, "min", sd)
     assert p >= 0.9 and fc.decay_guessed
     paired = paired_p_underperform(steps, loss, total_steps=run.target_step, schedule=sched,
@@ -170,10 +173,7 @@ def test_with_one_finished_run_of_another_shape_a_stop_needs_the_curve_alone_to_
     ref, value, sd = _finished(_luo("400M_cosine_24000"))
     run = _luo("400M_wsd_20000_24000")
     assert run.truth < value
-    steps, loss = run.prefix(0.2)
-    sched = schedule_from_spec(run.lr_spec)
-    fc = forecast_trajectory(steps, loss, total_steps=run.target_step, schedule=sched,
-                             references=[ref])
+    steps, loss, sched, fc = _cut(run, 0.2, [ref])
     assert p_underperform(fc.final_samples, value, "min", sd) >= 0.9
     assert fc.decision_of == "pool" and not fc.decay_guessed
     alone = forecast_trajectory(steps, loss, total_steps=run.target_step, schedule=sched)
@@ -182,8 +182,6 @@ def test_with_one_finished_run_of_another_shape_a_stop_needs_the_curve_alone_to_
     assert not judge(fc, value, "min", sd, 0.9, 0.2, 0.1, lambda: float("nan")).stop
     # The constant-lr run of the same sweep (2.817) is still stopped, at 20% of its steps.
     bad = _luo("400M_constant_24000")
-    steps, loss = bad.prefix(0.2)
-    worse = forecast_trajectory(steps, loss, total_steps=bad.target_step,
-                                schedule=schedule_from_spec(bad.lr_spec), references=[ref])
+    worse = _cut(bad, 0.2, [ref])[3]
     assert worse.decision_of == "pool"
     assert judge(worse, value, "min", sd, 0.9, 0.2, 0.1, lambda: float("nan")).stop
