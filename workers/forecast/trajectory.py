@@ -356,11 +356,13 @@ def _with_point_scatter(sim: np.ndarray, sigma: float,
     return _lognormal_spread(sim, sigma, rng)
 
 
+# Draws, and the kept laws' fits, held-back tail errors and weights, by law name.
+Sampled = tuple[np.ndarray, dict[str, tuple[Fit, Candidate]], dict[str, float], dict[str, float]]
+
+
 def _sample(cands: list[Candidate], curve: Curve, design: Design, sched: Schedule | None,
             horizon: int, curve_step: np.ndarray, rng: np.random.Generator,
-            power: float = HORIZON_POWER,
-            ) -> tuple[np.ndarray, dict[str, tuple[Fit, Candidate]], dict[str, float],
-                       dict[str, float]] | None:
+            power: float = HORIZON_POWER) -> Sampled | None:
     """Predictive draws at ``curve_step`` (N_DRAWS x steps) from the candidate laws, each
     scored on the held-back tail and drawn in proportion to its weight; with the fits, the
     tail errors and the weights of the laws kept.
@@ -426,9 +428,7 @@ def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
     own = _calibration_of(alone_replays)
     alone = of_average = None
     if own is not None:
-        d_own = design_for(sched, curve.steps, horizon, False)
-        alone = _sample(_cold_candidates(curve, d_own, sched), curve, d_own, sched, horizon,
-                        curve_step, rng)
+        alone = _alone(curve, sched, horizon, curve_step, rng)
     if own is not None and alone is not None:
         share = own.spread**-2 / (own.spread**-2 + cal.spread**-2)
         of_average = _calibration_of(_averaged_replays(with_priors, alone_replays, share, rng))
@@ -456,12 +456,19 @@ def _even_pool(sim: np.ndarray, curve: Curve, sched: Schedule | None, horizon: i
     stop waits until both ways' draws say so, unless a reference of this run's schedule shape
     checks the forecast instead (stopping.decide). None when this curve alone gives no
     forecast."""
-    d_own = design_for(sched, curve.steps, horizon, False)
-    alone = _sample(_cold_candidates(curve, d_own, sched), curve, d_own, sched, horizon,
-                    curve_step, rng)
+    alone = _alone(curve, sched, horizon, curve_step, rng)
     if alone is None:
         return None
     return _mixture(sim[:, -1:], alone[0][:, -1:], 0.5, rng)[:, 0]
+
+
+def _alone(curve: Curve, sched: Schedule | None, horizon: int, curve_step: np.ndarray,
+           rng: np.random.Generator) -> Sampled | None:
+    """This curve's forecast without priors (the cold laws, as _sample returns it): the
+    second of the two ways a warm forecast is weighed or pooled with."""
+    d_own = design_for(sched, curve.steps, horizon, False)
+    return _sample(_cold_candidates(curve, d_own, sched), curve, d_own, sched, horizon,
+                   curve_step, rng)
 
 
 def _mixture(a: np.ndarray, b: np.ndarray, share_b: float,
