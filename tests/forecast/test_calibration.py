@@ -167,7 +167,9 @@ def test_priors_that_misled_on_the_replays_give_way_to_the_run_alone(monkeypatch
     share = re.search(r"averaged \(in log\) with this run's curve forecast alone at (\d+)%",
                       averaged.prior)
     assert share and int(share.group(1)) >= 95 and "averaged" not in priors.prior
-    assert abs(averaged.final_mean / truth - 1) < abs(priors.final_mean / truth - 1)
+    # As accurate as the run alone replayed (~2%). Not compared with the priors' error on
+    # this one run: their +-36% band can centre near the truth by chance (0.6% here).
+    assert abs(averaged.final_mean / truth - 1) < 0.01
     assert averaged.final_lower <= truth <= averaged.final_upper
     width = averaged.final_upper - averaged.final_lower
     # Narrower by a third (0.67x; under 0.5x when all bands grew as h^0.5): the run's own band
