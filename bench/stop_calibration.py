@@ -7,9 +7,10 @@ Every run of every sweep (bench/sweeps.py) runs to the end, and at each checkpoi
 bench.early_stopping's offline replay does, and judged against the best of them
 (stopping.judge, with the paired check). A decision is *wrong* when it says stop but the run
 truly ended better than that reference. Rows are grouped by how many finished runs there were,
-with the forecast's band coverage of the true final value; "on the forecast's own draws" is what
-the stop would be without the pools and checks that guard it (trajectory._calibrated,
-_even_pool), the anchor in the same run.
+with the forecast's band coverage of the true final value, the band's median width and its
+mean interval score (lower is better; it cannot be won by width alone); "on
+the forecast's own draws" is what the stop would be without the pools and checks that guard
+it (trajectory._calibrated, _even_pool), the anchor in the same run.
 
 Unlike bench.early_stopping nothing is stopped, so later runs meet more finished runs than
 they would there: this measures the decisions, not the steps saved.
@@ -22,6 +23,9 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
+
+from bench.curves_data import interval_score
 from bench.early_stopping import _finished, judged
 from bench.sweeps import TINYLM_SETS, Sweep, real_sweeps, sim_sweeps, tinylm_sweeps
 from workers.forecast import stopping
@@ -35,6 +39,8 @@ class Judged:
     stop_own: bool  # p on the forecast's own draws alone >= threshold
     wrong: bool  # ... and the run truly ended better than the reference
     covered: bool  # the forecast's band holds the true final value
+    width: float  # the band's width, relative to the true final value
+    score: float  # its 90% interval score (curves_data.interval_score), relative
     where: str  # sweep, run, progress and reference, to trace a wrong stop
 
 
@@ -49,6 +55,8 @@ def judge_sweep(sweep: Sweep, threshold: float) -> list[Judged]:
             own = stopping.p_underperform(fc.final_samples, value, "min", sd) >= threshold
             out.append(Judged(len(refs), d.stop, own, run.final < truth,
                               fc.final_lower <= run.final <= fc.final_upper,
+                              (fc.final_upper - fc.final_lower) / run.final,
+                              interval_score(fc.final_lower, fc.final_upper, run.final),
                               f"{sweep.name} {run.name} at {frac:.0%} against {ref.name}"))
         finished.append((*_finished(run, refs), run.final))
     return out
@@ -59,13 +67,17 @@ def table(judged: list[Judged]) -> str:
     for j in judged:
         groups[str(j.n_refs) if j.n_refs < 4 else "4+"].append(j)
     groups["all"] = judged
-    lines = ["| finished runs | forecasts | band coverage | stops | wrong | on the forecast's "
-             "own draws: stops | wrong |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| finished runs | forecasts | band coverage | band width (median) | score90 (mean) "
+             "| stops | wrong | on the forecast's own draws: stops | wrong |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for key, rows in sorted(groups.items(), key=lambda kv: (kv[0] == "all", kv[0])):
         cover = sum(j.covered for j in rows) / len(rows)
         stops = [j for j in rows if j.stop]
         own = [j for j in rows if j.stop_own]
-        lines.append(f"| {key} | {len(rows)} | {100 * cover:.0f}% | {len(stops)} | "
+        width = float(np.median([j.width for j in rows]))
+        score = float(np.mean([j.score for j in rows]))
+        lines.append(f"| {key} | {len(rows)} | {100 * cover:.0f}% | {100 * width:.2f}% | "
+                     f"{100 * score:.2f}% | {len(stops)} | "
                      f"{sum(j.wrong for j in stops)} | {len(own)} | {sum(j.wrong for j in own)} |")
     return "\n".join(lines)
 
