@@ -22,6 +22,7 @@ from workers.forecast.laws import Design, Law
 
 HUBER_DELTA = 1e-3
 RESTARTS = 3  # a simplex is restarted where it stopped, at most this many times in all
+RESTART_GAIN = 1e-3  # ... while a run lowers the objective (a chi-square) by more than this
 IRLS_ITERATIONS = 3
 
 
@@ -182,7 +183,7 @@ def _polish(sub: Callable[[np.ndarray], float], base: np.ndarray, cont: list[int
     finite-difference gradients and line searches spent 25-50 evaluations an iteration there
     and often ended 'ABNORMAL'. One parameter: Brent's bounded search between the grid's
     neighbours of the start (the grid has found the basin). More: a bounded Nelder-Mead
-    simplex, restarted where it stopped until a restart gains nothing (a simplex collapsed
+    simplex, restarted where it stopped until a restart gains little (a simplex collapsed
     against a bound stops short: one joint fit ended at 125.7 where L-BFGS-B reached 122.0,
     and a restart found it). On the 61 four-parameter joint fits of the real references that
     one run's forecasts make (bench/RESULTS.md, session 13) the restarted simplex ended lower
@@ -205,7 +206,7 @@ def _polish(sub: Callable[[np.ndarray], float], base: np.ndarray, cont: list[int
         gain = value - float(res.fun)
         if gain > 0:
             z, value = np.asarray(res.x), float(res.fun)
-        if gain <= 1e-3:
+        if gain <= RESTART_GAIN:
             break
     return z, value
 
