@@ -4,7 +4,14 @@ import pytest
 from tests.forecast.synthetic import TRUE, annealing_curve, noisy, wsd
 from workers.forecast.fit import Prior, bootstrap, fit_law, holdout_weights
 from workers.forecast.guesses import LAMBDAS, starts
-from workers.forecast.laws import LAWS, Design, multi_power, power_law, shifted_power_law
+from workers.forecast.laws import (
+    LAWS,
+    Design,
+    multi_power,
+    multi_power_drop,
+    power_law,
+    shifted_power_law,
+)
 from workers.forecast.schedule import schedule_from_spec
 
 
@@ -71,6 +78,23 @@ def test_multi_power_parameters_are_recovered_from_two_step_curves():
     pred = LAWS["multi_power"].basis(np.array([p[k] for k in ("alpha", "log_C", "beta", "gamma")]),
                                      design) @ np.array([p["L0"], p["A"], p["B"]])
     assert np.max(np.abs(pred / y - 1)) < 3e-3
+
+
+def test_the_drops_of_several_runs_are_computed_at_once_as_run_by_run():
+    # A joint fit's design holds one DropDesign per run: a cosine run (32 groups), a run whose
+    # step decay is ahead (no decrease yet) and a WSD run, of different lengths.
+    t = np.linspace(100, 8_000, 40)
+    specs = [{"type": "cosine", "peak_lr": 1e-3, "warmup_steps": 100, "total_steps": 8_000},
+             {"knots": [[0, 0], [100, 1e-3], [9_000, 1e-3], [9_000, 1e-4], [10_000, 1e-4]]},
+             {"type": "wsd", "peak_lr": 2e-3, "warmup_steps": 100, "total_steps": 6_000,
+              "decay_start": 5_000}]
+    drops = tuple(schedule_from_spec(spec).drop_design(t[: 30 + 5 * i], 1e3)
+                  for i, spec in enumerate(specs))
+    assert drops[1].weight.size == 0 and drops[0].weight.size > 8
+    packed = Design(t, None, None, drops).packed_drops.drop(0.05, 0.6, 0.5)
+    by_run = np.concatenate([multi_power_drop(d, 0.05, 0.6, 0.5) for d in drops])
+    assert packed.shape == by_run.shape and np.any(by_run > 0)
+    np.testing.assert_allclose(packed, by_run, rtol=1e-12, atol=1e-15)
 
 
 def test_huber_fit_ignores_a_loss_spike():

@@ -110,6 +110,8 @@ def solve_coef(
     xn = x / y[:, None]
     h = np.ones_like(y)
     coef = np.zeros(x.shape[1])
+    if not np.isfinite(xn).all():  # the weights and the prior's rows are finite
+        return coef, np.inf, w
     pw = np.ones(0 if prior is None else len(prior.mean))
     prior_cost = 0.0
     for _ in range(IRLS_ITERATIONS):
@@ -119,8 +121,6 @@ def solve_coef(
             psw = np.sqrt(pw) / prior.sd
             a = np.vstack([a, prior.rows * psw[:, None]])
             b = np.concatenate([b, prior.mean * psw])
-        if not np.isfinite(a).all():
-            return coef, np.inf, w
         coef = nnls(a, b, maxiter=50 * x.shape[1])[0]
         r = 1.0 - xn @ coef
         h = np.minimum(1.0, HUBER_DELTA / np.maximum(np.abs(r), 1e-300))

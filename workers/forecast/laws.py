@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -26,6 +27,46 @@ class Design:
     s1: np.ndarray | None = None  # forward lr area (normalised lr)
     s2: dict[float, np.ndarray] | None = None  # annealing area per momentum lam
     drops: tuple[DropDesign, ...] = ()  # lr decreases per run (steps in run order)
+
+    @cached_property
+    def packed_drops(self) -> PackedDrops:
+        """``drops`` of every run at once (see PackedDrops); made once per design."""
+        return PackedDrops.of(self.drops)
+
+
+@dataclass(frozen=True)
+class PackedDrops:
+    """The active (lr-decrease group, evaluation step) pairs of several runs' DropDesigns,
+    flat, so that the multi-power drop of all runs is one vectorised pass. A joint fit has one
+    DropDesign per reference, and a Python loop over them took ~40 % of each objective call of
+    the multi-power law's joint fits (bench/RESULTS.md, session 13)."""
+
+    eta: np.ndarray  # per group, the lr right after it (all runs' groups in order)
+    group: np.ndarray  # per pair: its group
+    area: np.ndarray  # per pair: the lr area from its group to its step
+    weight: np.ndarray  # per pair: its group's lr decrease
+    step: np.ndarray  # per pair: the evaluation step's index in the runs' steps, concatenated
+    n_steps: int
+
+    @staticmethod
+    def of(drops: tuple[DropDesign, ...]) -> PackedDrops:
+        parts: list[tuple[np.ndarray, ...]] = []
+        groups = steps = 0
+        for d in drops:
+            k, j = np.nonzero(d.active)
+            parts.append((d.eta, k + groups, d.area[k, j], d.weight[k], j + steps))
+            groups, steps = groups + d.weight.size, steps + d.area.shape[1]
+        if not parts:
+            none, no_index = np.zeros(0), np.zeros(0, dtype=int)
+            return PackedDrops(none, no_index, none, none, no_index, 0)
+        eta, group, area, weight, step = (np.concatenate(c) for c in zip(*parts, strict=True))
+        return PackedDrops(eta, group, area, weight, step, steps)
+
+    def drop(self, C: float, beta: float, gamma: float) -> np.ndarray:
+        """multi_power_drop of every run, concatenated in run order."""
+        x = self.area * np.power(self.eta, -gamma)[self.group]
+        g = -np.expm1(-beta * np.log1p(C * x))
+        return np.bincount(self.step, weights=self.weight * g, minlength=self.n_steps)
 
 
 @dataclass(frozen=True)
@@ -87,8 +128,7 @@ def _annealing_basis(theta: np.ndarray, d: Design) -> np.ndarray:
 
 def _multi_power_basis(theta: np.ndarray, d: Design) -> np.ndarray:
     alpha, log_c, beta, gamma = theta
-    drop = np.concatenate([multi_power_drop(x, float(np.exp(log_c)), beta, gamma)
-                           for x in d.drops])
+    drop = d.packed_drops.drop(float(np.exp(log_c)), beta, gamma)
     return np.column_stack([np.ones_like(d.s1), np.power(d.s1, -alpha), -drop])
 
 
