@@ -10,7 +10,9 @@ truly ended better than that reference. Rows are grouped by how many finished ru
 with the forecast's band coverage of the true final value, the band's median width and its
 mean interval score (lower is better; it cannot be won by width alone); "on
 the forecast's own draws" is what the stop would be without the pools and checks that guard
-it (trajectory._calibrated, _even_pool), the anchor in the same run.
+it (trajectory._calibrated, _even_pool), the anchor in the same run. Last, the same forecasts
+judged against the same values as target values of a stop policy (exact, nothing to pair
+with): the stops that rest on a guessed lr drop (TrajectoryForecast.decay_guessed) are counted.
 
 Unlike bench.early_stopping nothing is stopped, so later runs meet more finished runs than
 they would there: this measures the decisions, not the steps saved.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.curves_data import interval_score
-from bench.early_stopping import _finished, judged
+from bench.early_stopping import MIN_PROGRESS, _finished, judged
 from bench.sweeps import TINYLM_SETS, Sweep, real_sweeps, sim_sweeps, tinylm_sweeps
 from workers.forecast import stopping
 from workers.tasks import MAX_CANDIDATES
@@ -41,6 +43,8 @@ class Judged:
     covered: bool  # the forecast's band holds the true final value
     width: float  # the band's width, relative to the true final value
     score: float  # its 90% interval score (curves_data.interval_score), relative
+    stop_target: bool  # the stop against the reference's value as a target (no paired check)
+    decay_guessed: bool  # the forecast prices an lr decay ahead by the default prior
     where: str  # sweep, run, progress and reference, to trace a wrong stop
 
 
@@ -53,10 +57,13 @@ def judge_sweep(sweep: Sweep, threshold: float) -> list[Judged]:
         for frac, _, fc, d in judged(run, refs, best[:3], threshold) if best else ():
             ref, value, sd, truth = best
             own = stopping.p_underperform(fc.final_samples, value, "min", sd) >= threshold
+            # A target value is exact and has no run to pair with (API.md stop policies).
+            target = stopping.judge(fc, value, "min", 0.0, threshold, frac, MIN_PROGRESS)
             out.append(Judged(len(refs), d.stop, own, run.final < truth,
                               fc.final_lower <= run.final <= fc.final_upper,
                               (fc.final_upper - fc.final_lower) / run.final,
                               interval_score(fc.final_lower, fc.final_upper, run.final),
+                              target.stop, fc.decay_guessed,
                               f"{sweep.name} {run.name} at {frac:.0%} against {ref.name}"))
         finished.append((*_finished(run, refs), run.final))
     return out
@@ -102,6 +109,13 @@ def main() -> None:
     for j in judged:
         if j.stop and j.wrong:
             print(f"wrong stop: {j.where}")
+    target = [j for j in judged if j.stop_target]
+    wrong = [j for j in target if j.wrong]
+    print(f"against the same values as targets (exact, no paired check): {len(target)} stops, "
+          f"{len(wrong)} wrong, {sum(j.decay_guessed for j in wrong)} of them on a guessed drop "
+          f"(of {sum(j.decay_guessed for j in target)} stops on one)")
+    for j in wrong:
+        print(f"wrong target stop{' (guessed drop)' if j.decay_guessed else ''}: {j.where}")
 
 
 if __name__ == "__main__":
