@@ -4,7 +4,7 @@ same probability judged against the reference as it looked at this run's progres
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import norm
@@ -115,12 +115,15 @@ def judge(fc: TrajectoryForecast, reference: float, mode: str, reference_sd: flo
     p = p_underperform(fc.decision_samples, reference, mode, reference_sd)
     p_level = (p_underperform(fc.final_samples, reference, mode, reference_sd)
                if fc.even_pool else None)
-    if paired is None and fc.decay_guessed:
+    d = decide(p, threshold, progress, min_progress, paired, fc.decay_guessed, p_level)
+    if d.stop and paired is None and fc.decay_guessed:
         # A target value: no run can confirm the guessed drop (decide), so the stop must hold
-        # even if the run ended GUESSED_DROP_ERROR better than forecast.
+        # even if the run ended GUESSED_DROP_ERROR better than forecast. p stays the
+        # forecast's: the run is still predicted to miss the target (missed_target).
         better = 1.0 - GUESSED_DROP_ERROR if mode == "min" else 1.0 + GUESSED_DROP_ERROR
-        p = min(p, p_underperform(fc.decision_samples * better, reference, mode, reference_sd))
-    return decide(p, threshold, progress, min_progress, paired, fc.decay_guessed, p_level)
+        p_margin = p_underperform(fc.decision_samples * better, reference, mode, reference_sd)
+        d = replace(d, stop=should_stop(p_margin, threshold, progress, min_progress))
+    return d
 
 
 def decide(p_forecast: float, threshold: float, progress: float, min_progress: float,
