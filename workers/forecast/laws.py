@@ -63,7 +63,8 @@ class PackedDrops:
         return PackedDrops(eta, group, area, weight, step, steps)
 
     def drop(self, C: float, beta: float, gamma: float) -> np.ndarray:
-        """multi_power_drop of every run, concatenated in run order."""
+        """Luo et al. 2025 loss drop per unit B of every run, concatenated in run order:
+        sum_k dlr_k G(lr_k^-gamma S_k(t)), G(x) = 1 - (C x + 1)^-beta."""
         x = self.area * np.power(self.eta, -gamma)[self.group]
         g = -np.expm1(-beta * np.log1p(C * x))
         return np.bincount(self.step, weights=self.weight * g, minlength=self.n_steps)
@@ -95,13 +96,8 @@ def lr_annealing(s1: np.ndarray, s2: np.ndarray, L0: float, A: float, alpha: flo
 
 
 def multi_power_drop(drops: DropDesign, C: float, beta: float, gamma: float) -> np.ndarray:
-    """Luo et al. 2025 loss drop per unit B: sum_k dlr_k G(lr_k^-gamma S_k(t)),
-    G(x) = 1 - (C x + 1)^-beta."""
-    if drops.weight.size == 0:
-        return np.zeros(drops.area.shape[1])
-    x = drops.area * np.power(drops.eta, -gamma)[:, None]
-    g = np.where(drops.active, -np.expm1(-beta * np.log1p(C * x)), 0.0)
-    return drops.weight @ g
+    """One run's multi-power loss drop per unit B (PackedDrops.drop)."""
+    return PackedDrops.of((drops,)).drop(C, beta, gamma)
 
 
 def multi_power(s1: np.ndarray, drops: DropDesign, L0: float, A: float, alpha: float, B: float,
