@@ -70,15 +70,23 @@ def _cut(run: DevRun, frac: float, refs: list[ReferenceRun]):
     return steps, loss, sched, fc
 
 
+def _better_run_cut(finished: DevRun, run: DevRun, frac: float):
+    """``finished`` as the only reference, and ``run``, which truly ends better than it, cut
+    at ``frac`` and forecast: (reference, its fitted final value, that value's sd, and what
+    _cut returns)."""
+    ref, value, sd = _finished(finished)
+    assert run.truth < value
+    return (ref, value, sd, *_cut(run, frac, [ref]))
+
+
 def test_the_paired_check_keeps_the_eventual_best_of_a_real_lr_sweep_running():
     # Two real runs of bench/data/tinylm (one model, constant lr): 0.0079 finished at 1.566,
     # 0.0032 ends better (1.550) but learns more slowly. At 35% of its steps, forecast with
     # the finished run as its reference, it looks surely worse (the floor laws flatten a
     # curve that keeps its slope): the plain test would stop the sweep's best run.
-    ref, value, sd = _finished(_tinylm("d64_constant_lr0.0079"))
     run = _tinylm("d64_constant_lr0.0032")
-    assert run.truth < value
-    steps, loss, sched, fc = _cut(run, 0.35, [ref])
+    ref, value, sd, steps, loss, sched, fc = _better_run_cut(
+        _tinylm("d64_constant_lr0.0079"), run, 0.35)
     assert p_underperform(fc.final_samples, value, "min", sd) >= 0.9
     # The finished run forecast at the same progress was wrong the same way: no stop.
     paired = paired_p_underperform(steps, loss, total_steps=run.target_step, schedule=sched,
@@ -142,10 +150,9 @@ def test_a_guessed_cooldown_does_not_stop_the_best_run_of_a_real_wsd_sweep():
     # steps its cooldown is all ahead. One finished run does not pin a drop's size down, so the
     # forecast prices it by the default prior, too small here: the run looks surely worse, and
     # the schedules differ, so there is no paired check to say otherwise.
-    ref, value, sd = _finished(_tinylm("d128_wsd_sqrt10_lr0.0032", TINYLM_SCHED))
     run = _tinylm("d128_wsd_linear40_lr0.0032", TINYLM_SCHED)
-    assert run.truth < value
-    steps, loss, sched, fc = _cut(run, 0.25, [ref])
+    ref, value, sd, steps, loss, sched, fc = _better_run_cut(
+        _tinylm("d128_wsd_sqrt10_lr0.0032", TINYLM_SCHED), run, 0.25)
     p = p_underperform(fc.decision_samples, value, "min", sd)
     assert p >= 0.9 and fc.decay_guessed
     paired = paired_p_underperform(steps, loss, total_steps=run.target_step, schedule=sched,
@@ -175,10 +182,9 @@ def test_with_one_finished_run_of_another_shape_a_stop_needs_the_curve_alone_to_
     # so there is no paired check either. The forecast's own draws would stop the sweep's best
     # run (bench.early_stopping, 6 start orders); the draws a stop is decided on pool them
     # evenly with this curve's forecast alone, which prices the drop by the default prior.
-    ref, value, sd = _finished(_luo("400M_cosine_24000"))
     run = _luo("400M_wsd_20000_24000")
-    assert run.truth < value
-    steps, loss, sched, fc = _cut(run, 0.2, [ref])
+    ref, value, sd, steps, loss, sched, fc = _better_run_cut(_luo("400M_cosine_24000"), run,
+                                                             0.2)
     assert p_underperform(fc.final_samples, value, "min", sd) >= 0.9
     assert fc.decision_of == "pool" and not fc.decay_guessed
     alone = forecast_trajectory(steps, loss, total_steps=run.target_step, schedule=sched)
