@@ -4,7 +4,7 @@ same probability judged against the reference as it looked at this run's progres
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
@@ -115,20 +115,17 @@ def judge(fc: TrajectoryForecast, reference: float, mode: str, reference_sd: flo
     p = p_underperform(fc.decision_samples, reference, mode, reference_sd)
     p_level = (p_underperform(fc.final_samples, reference, mode, reference_sd)
                if fc.even_pool else None)
-    d = decide(p, threshold, progress, min_progress, paired, fc.decay_guessed, p_level)
-    if d.stop and paired is None and fc.decay_guessed:
-        # A target value: no run can confirm the guessed drop (decide), so the stop must hold
-        # even if the run ended GUESSED_DROP_ERROR better than forecast. p stays the
-        # forecast's: the run is still predicted to miss the target (missed_target).
+    p_margin = None
+    if paired is None and fc.decay_guessed:
         better = 1.0 - GUESSED_DROP_ERROR if mode == "min" else 1.0 + GUESSED_DROP_ERROR
         p_margin = p_underperform(fc.decision_samples * better, reference, mode, reference_sd)
-        d = replace(d, stop=should_stop(p_margin, threshold, progress, min_progress))
-    return d
+    return decide(p, threshold, progress, min_progress, paired, fc.decay_guessed, p_level,
+                  p_margin)
 
 
 def decide(p_forecast: float, threshold: float, progress: float, min_progress: float,
            paired: Callable[[], float] | None = None, decay_guessed: bool = False,
-           p_level: float | None = None) -> Decision:
+           p_level: float | None = None, p_margin: float | None = None) -> Decision:
     """The stop decision. When the reference is a run, a stop the forecast asks for must also
     hold in the paired comparison (``paired``: paired_p_underperform for that run), so a
     forecaster wrong the same way on both runs cannot stop the one that would have won; it
@@ -140,8 +137,9 @@ def decide(p_forecast: float, threshold: float, progress: float, min_progress: f
     is the forecaster's largest known error (cold WSD runs before their cooldown, 7-13 % too
     high on tinylm_sched), and alone it stopped the best run of a replayed sweep (a 40 %
     cooldown judged at 25 % against a 10 % one, bench/RESULTS.md, 2026-12-06). A target
-    value has no run to pair with: judge asks such a forecast's stop to hold with the guess's
-    largest known error (GUESSED_DROP_ERROR) instead.
+    value has no run to pair with: there the stop must also hold on ``p_margin``, p with the
+    run ending GUESSED_DROP_ERROR better than forecast (judge computes it). p stays the
+    forecast's: the run is still predicted to miss the target (missed_target).
 
     ``p_level``: with an even pool (TrajectoryForecast.even_pool: too few finished runs to
     replay, ``p_forecast`` is of the pool), p on the forecast's own draws. The pool stands in
@@ -156,7 +154,12 @@ def decide(p_forecast: float, threshold: float, progress: float, min_progress: f
         if np.isfinite(p_paired):
             on_level = p_level is not None
             p = min(p_level if on_level else p, p_paired)
-    unconfirmed = paired is not None and decay_guessed and not np.isfinite(p_paired)
+    # A guessed drop is confirmed by the paired check against a run, by the margin against a
+    # target value.
+    if paired is not None:
+        confirmed = bool(np.isfinite(p_paired))
+    else:
+        confirmed = p_margin is None or should_stop(p_margin, threshold, progress, min_progress)
     return Decision(p, p_level if on_level else p_forecast, p_paired,
-                    should_stop(p, threshold, progress, min_progress) and not unconfirmed,
-                    on_level)
+                    should_stop(p, threshold, progress, min_progress)
+                    and (confirmed or not decay_guessed), on_level)
