@@ -2,4 +2,5 @@
 
 from backend.cli import main
 
-main()
+if __name__ == "__main__":  # not when the embedded server's fitting process is spawned
+    main()

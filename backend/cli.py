@@ -90,10 +90,12 @@ def serve_app():
     """The app of one API process, from the environment (uvicorn calls this in each one)."""
     from backend.app import create_app
     from backend.jobs import SWEEP, CeleryDispatcher, InProcessDispatcher
+    from workers import offload
     from workers.tasks import handlers
 
     settings = Settings()
     if settings.is_embedded:
+        offload.in_child_process()  # the jobs run on a thread here; their fits must not
         dispatcher = InProcessDispatcher()
         dispatcher.start(handlers(settings, dispatcher))
         _every(settings.sweep_every_s, lambda: dispatcher.send(SWEEP))

@@ -163,9 +163,11 @@ def freshness_cases() -> dict[str, tuple[Logged, list[Logged]]]:
 
 
 def freshness(base: str, project: str, run: Logged, refs: list[Logged],
-              batches: int = 10) -> list[float]:
+              batches: int = 10, answered: list[float] | None = None) -> list[float]:
     """Seconds from each batch's answer to a forecast that includes it; ``refs``: the
-    project first gets these finished runs, and every forecast must then use them."""
+    project first gets these finished runs, and every forecast must then use them;
+    ``answered`` gets the round trip of every poll made while waiting (the API's
+    responsiveness while it fits)."""
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     spec, steps, loss, total = run
     chunks = np.array_split(np.arange(len(steps)), batches + 1)
@@ -183,7 +185,7 @@ def freshness(base: str, project: str, run: Logged, refs: list[Logged],
             c.post(f"/api/v1/runs/{run_id}/metrics",
                    json={"rows": _rows(steps, loss, chunk)}).raise_for_status()
             start, last = time.perf_counter(), int(steps[chunk[-1]])
-            fc = wait_forecast(c, run_id, last, timeout=60, every=0.02)
+            fc = wait_forecast(c, run_id, last, timeout=60, every=0.02, answered=answered)
             if fc is None:
                 raise RuntimeError("no fresh forecast within 60 s")
             out.append(time.perf_counter() - start)
@@ -192,9 +194,12 @@ def freshness(base: str, project: str, run: Logged, refs: list[Logged],
     return out[1:]  # the first includes start-up work (imports, first connection)
 
 
-def freshness_all(base: str) -> dict[str, list[float]]:
-    return {case: freshness(base, f"bench-fresh-{case.replace(', ', '-')}", run, refs)
-            for case, (run, refs) in freshness_cases().items()}
+def freshness_all(base: str) -> tuple[dict[str, list[float]], list[float]]:
+    """Batch -> forecast seconds per case, and the round trips of the polls made meanwhile."""
+    answered: list[float] = []
+    return {case: freshness(base, f"bench-fresh-{case.replace(', ', '-')}", run, refs,
+                            answered=answered)
+            for case, (run, refs) in freshness_cases().items()}, answered
 
 
 def main() -> None:
@@ -227,10 +232,14 @@ def main() -> None:
     report("Postgres + Celery worker", celery)
 
 
-def report(mode: str, seconds: dict[str, list[float]]) -> None:
+def report(mode: str, measured: tuple[dict[str, list[float]], list[float]]) -> None:
+    seconds, answered = measured
     for case, s in seconds.items():
         print(f"batch -> forecast, {mode}, {case}: median "
               f"{statistics.median(s):.2f} s, max {max(s):.2f} s")
+    ms = np.array(answered) * 1e3
+    print(f"GET forecast while waiting, {mode}: median {np.median(ms):.1f} ms, "
+          f"p95 {np.quantile(ms, 0.95):.1f} ms, max {ms.max():.0f} ms ({len(ms)} polls)")
 
 
 if __name__ == "__main__":

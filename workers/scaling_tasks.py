@@ -23,6 +23,7 @@ from backend.jobs import Dispatcher
 from backend.models import Forecast, Run, ScalingFitRow, Series, utcnow
 from backend.scaling.schemas import HPARAM_PREFIX
 from backend.settings import Settings
+from workers import offload
 from workers.forecast.scaling import ScalingPoint, fit_scaling
 from workers.forecast.scaling_hparams import fit_hparam_law, sweep_optimum
 
@@ -133,7 +134,7 @@ def _skip_note(skipped: Counter[str]) -> str:
 
 def _fit_loss_law(session: Session, row: ScalingFitRow, runs: list[Run]) -> dict[str, Any]:
     points, skipped = _loss_points(session, row, runs)
-    fit = fit_scaling(points, row.law)
+    fit = offload.call(fit_scaling, points, row.law)
     result = fit.to_dict()
     # A bootstrap refit that wandered off to non-finite values carries no information.
     result["draws"] = [d for d in result["draws"] if all(math.isfinite(v) for v in d)]
@@ -187,7 +188,7 @@ def _fit_hparam_law(session: Session, row: ScalingFitRow, runs: list[Run]) -> di
     # Fit only the terms the sweeps can identify: one model size says nothing about N.
     uses = tuple(u for u, col in (("params", 0), ("tokens", 1))
                  if len({o[col] for o in optima}) > 1) or ("params", "tokens")
-    law = fit_hparam_law([o[:3] for o in optima], uses=uses)
+    law = offload.call(fit_hparam_law, [o[:3] for o in optima], uses=uses)
     unusable = Counter(i["status"] for i in inputs if i["status"] != "ready")
     note = "".join(f"; {n} sweeps {why}" for why, n in sorted(unusable.items()))
     if unusable:

@@ -31,6 +31,7 @@ from backend.models import Run, Series, StopPolicy
 from backend.runs.service import mark_stale_runs_crashed
 from backend.scaling.service import requeue_lost_fits
 from backend.settings import Settings
+from workers import offload
 from workers.delivery import deliver_alert
 from workers.forecast import stopping
 from workers.forecast.schedule import Schedule, schedule_from_logged, schedule_from_spec
@@ -122,9 +123,10 @@ class _Inputs:
     references: list[ReferenceRun]
 
     def forecast(self) -> TrajectoryForecast:
-        return forecast_trajectory(
-            self.steps, self.values, total_steps=self.total_steps, schedule=self.schedule,
-            lr_steps=self.lr_steps, lr_values=self.lr_values, references=self.references)
+        return offload.call(
+            forecast_trajectory, self.steps, self.values, total_steps=self.total_steps,
+            schedule=self.schedule, lr_steps=self.lr_steps, lr_values=self.lr_values,
+            references=self.references)
 
 
 def _fields(fc: TrajectoryForecast, fitted_upto: int) -> dict[str, Any]:
@@ -161,10 +163,10 @@ def _paired(session: Session, key: str, reference: Reference, inputs: _Inputs,
         if other is None or series is None or not series.count:
             return float("nan")
         ref = _reference_runs(session, [(other, series)])[0]
-    return stopping.paired_p_underperform(
-        inputs.steps, inputs.values, total_steps=inputs.total_steps, schedule=inputs.schedule,
-        lr_steps=inputs.lr_steps, lr_values=inputs.lr_values, reference=ref,
-        reference_value=reference.value,
+    return offload.call(
+        stopping.paired_p_underperform, inputs.steps, inputs.values,
+        total_steps=inputs.total_steps, schedule=inputs.schedule, lr_steps=inputs.lr_steps,
+        lr_values=inputs.lr_values, reference=ref, reference_value=reference.value,
         others=[r for r in inputs.references if r.run_id != ref.run_id], mode=mode,
         reference_sd=reference.sd)
 

@@ -51,6 +51,9 @@ def test_up_with_nothing_configured_serves_forecasts_from_sqlite(tmp_path):
         assert forecast.get("status") == "ready", forecast
         assert forecast["final"]["lower"] <= forecast["final"]["mean"] <= forecast["final"]["upper"]
         assert {r["name"] for r in runs} >= {"ladder-cosine-a", "ladder-wsd-a"}
+        # Its fits run off the API process, in the child it spawned (workers.offload).
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert any(b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes() for c in children)
     finally:
         server.terminate()
         server.wait(20)

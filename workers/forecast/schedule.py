@@ -40,6 +40,14 @@ class Schedule:
     total_steps: int
     description: str = ""
     _grid: dict = field(default_factory=dict, repr=False, compare=False)
+    # (factory, its arguments): how to make it again. ``fn`` is a closure, which pickle cannot
+    # carry to the embedded server's fitting process (workers.offload); its recipe it can.
+    recipe: tuple = field(default=(), repr=False, compare=False)
+
+    def __reduce__(self) -> tuple:
+        if not self.recipe:
+            raise TypeError("only a Schedule made by this module's factories can be pickled")
+        return self.recipe
 
     def lr(self, steps: np.ndarray) -> np.ndarray:
         return np.asarray(self.fn(np.asarray(steps, dtype=float)), dtype=float)
@@ -165,7 +173,7 @@ def _from_knots(spec: dict) -> Schedule:
         return ys[j] + np.clip(frac, 0.0, 1.0) * (ys[nxt] - ys[j])
 
     total = int(spec.get("total_steps") or xs[-1])
-    return Schedule(fn, total, "knots")
+    return Schedule(fn, total, "knots", recipe=(schedule_from_spec, (dict(spec),)))
 
 
 def schedule_from_spec(spec: dict) -> Schedule:
@@ -205,7 +213,7 @@ def schedule_from_spec(spec: dict) -> Schedule:
         p = (steps - start) / max(total - start, 1.0)
         return np.where(steps <= start, up, _decay(p, shape, peak, final))
 
-    return Schedule(fn, total, str(kind))
+    return Schedule(fn, total, str(kind), recipe=(schedule_from_spec, (dict(spec),)))
 
 
 def schedule_from_logged(
@@ -228,4 +236,5 @@ def schedule_from_logged(
         return np.where(steps <= last, seen, plan.lr(steps))
 
     horizon = max(int(total_steps), plan.total_steps if plan else 0)
-    return Schedule(fn, horizon, "logged lr" + (" + plan" if plan else ""))
+    return Schedule(fn, horizon, "logged lr" + (" + plan" if plan else ""),
+                    recipe=(schedule_from_logged, (xs, ys, plan, total_steps)))
