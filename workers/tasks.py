@@ -188,7 +188,7 @@ def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
         policy.min_progress,
         partial(_paired, session, key, reference, inputs, policy.mode)
         if reference.run_id else None)
-    drawn = fc.final_samples if d.on_level else fc.decision_samples
+    drawn = fc.checked_samples if d.on_level else fc.decision_samples
     reason = {"metric": key,
               "forecast": {"mean": fc.final_mean, "lower": fc.final_lower,
                            "upper": fc.final_upper, "level": fc.level,

@@ -6,7 +6,12 @@ import numpy as np
 
 from tests.forecast.synthetic import noisy
 from workers.forecast import trajectory, transfer
-from workers.forecast.calibration import calibration, final_value
+from workers.forecast.calibration import (
+    Z90,
+    calibration,
+    few_run_calibration,
+    final_value,
+)
 from workers.forecast.laws import power_law
 from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.stopping import p_underperform
@@ -47,6 +52,34 @@ def test_errors_within_their_own_noise_are_mostly_not_removed():
 
 def test_fewer_than_three_replays_say_nothing():
     assert calibration(_replays([2.0, 2.0], [1.05, 1.1], 0.01), [2.0, 2.0]) is None
+
+
+def test_one_or_two_replays_widen_a_band_by_their_errors_and_remove_no_bias():
+    actual = [2.0, 2.2]
+    few = few_run_calibration(_replays(actual, [1.06, 1.05], 0.005), actual)
+    assert few is not None and few.bias == 0.0
+    assert few.scale > 5  # errors of 5-6% against bands of +-0.8%
+    assert "too few finished runs" in few.note() and "+5.8%" in few.note()
+    assert few_run_calibration([], []) is None  # nothing replayed: nothing to go on
+    assert few_run_calibration(_replays([2.0] * 3, [1.05] * 3, 0.01), [2.0] * 3) is None
+
+
+def test_a_band_widened_by_one_or_two_replays_covers_where_the_errors_are_up_to_twice_its_own():
+    # The replayed and the next run err alike, by ratio times their bands' sd. Unwidened, a
+    # band covers P(|z| < 1.645 / ratio): 90% at 1, 59% at 2. Widened by one or two replays'
+    # errors (few_run_calibration), it holds at least 85% up to twice its own width.
+    rng = np.random.default_rng(5)
+    own = 0.01
+    for k in (1, 2):
+        for ratio in (0.5, 1.0, 2.0):
+            covered = []
+            for _ in range(400):
+                actual = list(2.0 + rng.random(k))
+                err = ratio * own * rng.standard_normal(k)
+                few = few_run_calibration(_replays(actual, list(np.exp(err)), own), actual)
+                assert few is not None
+                covered.append(abs(ratio * own * rng.standard_normal()) < Z90 * own * few.scale)
+            assert np.mean(covered) >= 0.85, (k, ratio, np.mean(covered))
 
 
 def test_applying_shifts_the_end_not_the_start_and_keeps_the_widening_centred():

@@ -9,6 +9,7 @@ width say by how much the intervals were too narrow (never narrowed: too few run
 tightening): split conformal prediction, with the group's finished runs as the calibration set.
 Both are measured on a handful of runs, so a band for one more run is widened as a normal
 prediction interval from that many errors is (Student t, plus the estimate's own error).
+With one or two replays (few_run_calibration) no bias is removed and the band is only widened.
 """
 
 from __future__ import annotations
@@ -33,13 +34,21 @@ class Calibration:
     bias: float  # the shared part of the errors, removed from the forecast
     ratio: float  # the replays' rms error around the bias, in units of their own band's sd
     spread: float  # the replays' rms error around the bias
+    # few_run_calibration: pseudo-replays pooled with the errors (bias 0, no cap on the sd)
+    prior_runs: int = 0
 
     def widening(self, one_more_run: bool = True) -> tuple[float, float]:
         """(scale >= 1, cap): by how much a band is widened and the sd it is widened to at
         most; for one more run (the forecast shown), as a prediction interval from this many
         replays would be, else as the replays measured (a pool of two ways: see
         trajectory._calibrated)."""
-        f = predictive_factor(len(self.errors)) if one_more_run else 1.0
+        k = len(self.errors)
+        if not one_more_run:
+            f = 1.0
+        elif self.prior_runs:  # errors taken around zero: nothing spent on a bias
+            f = float(student_t.ppf(0.95, k + self.prior_runs) / Z90)
+        else:
+            f = predictive_factor(k)
         return max(self.ratio * f, 1.0), self.spread * f
 
     @property
@@ -51,6 +60,11 @@ class Calibration:
         return self.widening()[1]
 
     def note(self) -> str:
+        if self.prior_runs:
+            return (f"too few finished runs to calibrate on: {len(self.errors)} replayed at "
+                    "this progress, off by " + ", ".join(f"{e * 100:+.2g}%" for e in self.errors)
+                    + f"; no bias removed, interval widened x{self.scale:.2g} by their errors "
+                    "pooled with the band's own width")
         return (f"calibrated on {len(self.errors)} finished runs replayed at this progress: "
                 f"their forecasts were off by {np.mean(self.errors) * 100:+.2g}% on average "
                 f"(sd {np.std(self.errors) * 100:.2g}%); bias removed {self.bias * 100:+.2g}%, "
@@ -93,15 +107,38 @@ def final_value(steps: np.ndarray, values: np.ndarray) -> float:
     return float(np.mean(values[steps >= steps[-1] - span]))
 
 
+def _errors(predicted: list[np.ndarray],
+            actual: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The usable replays' log errors, and their own bands' sds."""
+    pairs = [(p, a) for p, a in zip(predicted, actual, strict=True)
+             if np.isfinite(a) and a > 0 and p.size and np.all(p > 0)]
+    return (np.array([np.log(np.mean(p) / a) for p, a in pairs]),
+            np.array([max(_log_sd(p), 1e-6) for p, _ in pairs]))
+
+
+def few_run_calibration(predicted: list[np.ndarray],
+                        actual: list[float]) -> Calibration | None:
+    """From 1 to MIN_RUNS - 1 usable replays, too few to tell a bias from noise: only a
+    widening. Their errors in units of their own band's sd are pooled with one pseudo-replay
+    that erred exactly its band's sd (the band taken at its word, as one run's worth: a
+    scaled inverse chi-square prior on the ratio centred on 1), and the band for one more run
+    is widened as a Student t with that many degrees of freedom; no cap (a spread from one or
+    two errors says nothing of the size of the next). On the lr sweeps of bench.stop_calibration
+    (1 / 2 finished runs) the bands covered Luo 79 / 72 % -> 92 / 89 % and tinylm 53 / 46 % ->
+    82 / 76 % (bench/RESULTS.md, 2026-12-06)."""
+    err, own = _errors(predicted, actual)
+    if not 0 < len(err) < MIN_RUNS:
+        return None
+    ratio = float(np.sqrt((1.0 + np.sum((err / own) ** 2)) / (len(err) + 1)))
+    return Calibration(tuple(float(e) for e in err), 0.0, ratio, float("inf"), prior_runs=1)
+
+
 def calibration(predicted: list[np.ndarray], actual: list[float]) -> Calibration | None:
     """From the replayed forecasts' final draws and the true final values; None with fewer
     than MIN_RUNS usable replays."""
-    pairs = [(p, a) for p, a in zip(predicted, actual, strict=True)
-             if np.isfinite(a) and a > 0 and p.size and np.all(p > 0)]
-    if len(pairs) < MIN_RUNS:
+    err, own = _errors(predicted, actual)
+    if len(err) < MIN_RUNS:
         return None
-    err = np.array([np.log(np.mean(p) / a) for p, a in pairs])
-    own = np.array([max(_log_sd(p), 1e-6) for p, _ in pairs])
     k, mean = len(err), float(np.mean(err))
     se2 = float(np.var(err, ddof=1)) / k
     # Positive-part James-Stein shrinkage: a mean within its own noise is mostly not removed.

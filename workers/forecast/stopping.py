@@ -88,8 +88,8 @@ def paired_p_underperform(
 
 def _checked(fc: TrajectoryForecast) -> np.ndarray:
     """The draws the paired check compares: those a stop is decided on, but for an even pool
-    the forecast's own, since the check stands in for that pool (decide)."""
-    return fc.final_samples if fc.even_pool else fc.decision_samples
+    the forecast's own (checked_samples), since the check stands in for that pool (decide)."""
+    return fc.checked_samples if fc.even_pool else fc.decision_samples
 
 
 def should_stop(p: float, threshold: float, progress: float, min_progress: float) -> bool:
@@ -113,7 +113,7 @@ def judge(fc: TrajectoryForecast, reference: float, mode: str, reference_sd: flo
     """The stop decision on a ready forecast against ``reference`` (decide, with the
     probabilities of the draws the forecast offers for it)."""
     p = p_underperform(fc.decision_samples, reference, mode, reference_sd)
-    p_level = (p_underperform(fc.final_samples, reference, mode, reference_sd)
+    p_level = (p_underperform(fc.checked_samples, reference, mode, reference_sd)
                if fc.even_pool else None)
     p_margin = None
     if paired is None and fc.decay_guessed:
