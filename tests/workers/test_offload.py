@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,33 @@ def test_a_killed_child_is_replaced_and_the_fit_made_again(child):
     second = offload.call(os.getpid)  # would raise BrokenProcessPool without the replacement
     assert second not in (first, os.getpid())
     assert offload.call(os.getpid) == second
+
+
+def test_a_child_killed_in_the_middle_of_a_fit_makes_it_again_in_its_successor(child):
+    pids = []
+    with ThreadPoolExecutor(1) as caller:
+        result = caller.submit(offload.call, _slow_pid, 3.0)
+        deadline = time.monotonic() + 30
+        while not pids and time.monotonic() < deadline:
+            pids = [int(p.name) for p in Path("/proc").iterdir()
+                    if p.name.isdigit() and _child_of(int(p.name), os.getpid())
+                    and b"spawn_main" in (p / "cmdline").read_bytes()]
+            time.sleep(0.05)
+        time.sleep(1.0)  # well into its 3 s "fit"
+        os.kill(pids[0], signal.SIGKILL)
+        assert result.result(timeout=60) not in (pids[0], os.getpid())
+
+
+def _slow_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _child_of(pid: int, parent: int) -> bool:
+    try:
+        return f"PPid:\t{parent}\n" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
 
 
 def test_the_child_ends_when_its_server_is_killed():
