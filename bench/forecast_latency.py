@@ -14,7 +14,9 @@
    that batch's last step; 10 batches each, in the embedded mode (`curvecast up`, SQLite,
    in-process jobs) and with Postgres + Redis + a `curvecast worker` process, cold (the run
    alone in its project), warm (WARM_REFERENCES synthetic finished runs beside it) and warm,
-   real (a tinylm_sched run beside the set's 14 others). Target: 2 s.
+   real (a tinylm_sched run beside the set's 14 others). Target: 2 s. Also the round trip of
+   every GET made while waiting: how responsive the API stays while it fits (in the embedded
+   mode the fits run in a child process of the API's, workers.offload).
 """
 
 from __future__ import annotations
