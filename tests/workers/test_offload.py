@@ -1,6 +1,6 @@
-"""The embedded server's fitting process (workers.offload): the fits run there and give what
-they give in the calling process, a killed child is replaced, and the child ends with its
-parent."""
+"""The embedded server's fitting process (workers.offload): the fits (forecasts, scaling
+laws) run there and give what they give in the calling process, a killed child is replaced,
+and the child ends with its parent."""
 
 import os
 import pickle
@@ -15,7 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.forecast.test_scaling import synthetic_points
+from tests.forecast.test_scaling_hparams import _lr_points
 from workers import offload
+from workers.forecast.scaling import fit_scaling
+from workers.forecast.scaling_hparams import fit_hparam_law
 from workers.forecast.schedule import schedule_from_logged, schedule_from_spec
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
 
@@ -71,6 +75,15 @@ def test_a_forecast_made_in_the_child_is_the_one_made_here(child):
     assert there.prior and there.prior == here.prior
     assert (there.final_mean, there.final_lower, there.final_upper) == (
         here.final_mean, here.final_lower, here.final_upper)
+
+
+def test_the_scaling_fits_cross_to_the_child_and_back(child):
+    fit = offload.call(fit_scaling, synthetic_points(), "chinchilla", n_boot=20, seed=0)
+    assert fit.to_dict() == fit_scaling(synthetic_points(), "chinchilla", n_boot=20,
+                                        seed=0).to_dict()
+    law = offload.call(fit_hparam_law, _lr_points(noise=0.05), level=0.9)
+    assert law.status == "ready"
+    assert law.to_dict() == fit_hparam_law(_lr_points(noise=0.05), level=0.9).to_dict()
 
 
 def test_a_killed_child_is_replaced_and_the_fit_made_again(child):
