@@ -60,7 +60,12 @@ def test_sigterm_flushes_marks_killed_and_then_does_what_it_did_before(
 
     proc.send_signal(signal.SIGTERM)
 
-    assert proc.wait(30) == code
+    try:
+        assert proc.wait(30) == code
+    except subprocess.TimeoutExpired:  # seen once (session 14) under a full parallel run
+        proc.kill()
+        pytest.fail("the trainer outlived SIGTERM by 30 s (its finish is bounded to ~11 s); "
+                    f"its stderr ends: {proc.communicate()[1][-3000:]}")
     assert "ready\n" + proc.stdout.read() == output
     assert server.get(f"/runs/{run_id}")["status"] == "killed"
     assert server.points(run_id, "loss")[0] == list(range(100))
