@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -419,19 +420,22 @@ def _sample(cands: list[Candidate], curve: Curve, design: Design, sched: Schedul
     return np.vstack(draws), fits, errors, {name: weights[name] / total for name in fits}
 
 
+class _Calibrated(NamedTuple):
+    """A forecast with priors as _calibrated corrects it."""
+
+    draws: np.ndarray
+    cal: Calibration | None  # the calibration applied; None: too few replays, an even pool
+    note: str | None  # on the average of the two ways, or on the one or two replays
+    pool: np.ndarray | None  # the final draws to decide a stop on
+    unwidened: np.ndarray | None = None  # TrajectoryForecast.unwidened_samples
+
+
 def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
                 sched: Schedule | None, horizon: int, curve_step: np.ndarray, progress: float,
-                seed: int, rng: np.random.Generator
-                ) -> tuple[np.ndarray, Calibration | None, str | None, np.ndarray | None,
-                           np.ndarray | None]:
+                seed: int, rng: np.random.Generator) -> _Calibrated:
     """A forecast with priors (``sim``), corrected by its replays on the ``alike`` finished
     runs: averaged with this curve's forecast alone by how each way erred on them, and that
     average calibrated on the replays of the same average.
-
-    Returns the draws, the calibration applied (None: too few replays, an even pool), a note
-    on the average or on the few replays, the final draws to decide a stop on, and with an
-    even pool whose band the few replays widened (few_run_calibration), the final draws
-    before that (TrajectoryForecast.checked_samples).
 
     The final draws to decide a stop on are the pool (mixture) of the two ways, each
     calibrated on its own replays as they measured it. The average is the better forecast
@@ -448,8 +452,8 @@ def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
         done = [r for r in with_priors if r is not None]
         few = few_run_calibration([p for p, _ in done], [a for _, a in done])
         if few is None:
-            return sim, None, None, pool, None
-        return few.apply(sim, grow, rng), None, few.note(), pool, sim[:, -1].copy()
+            return _Calibrated(sim, None, None, pool)
+        return _Calibrated(few.apply(sim, grow, rng), None, few.note(), pool, sim[:, -1].copy())
     # The references' shapes help where the runs are alike and mislead where they are not
     # (other lrs of a sweep early in a run); the replays are the only evidence of which.
     alone_replays = _replays(alike, progress, seed, priors=False)
@@ -461,7 +465,7 @@ def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
         share = own.spread**-2 / (own.spread**-2 + cal.spread**-2)
         of_average = _calibration_of(_averaged_replays(with_priors, alone_replays, share, rng))
     if of_average is None:  # no average to make: the forecast with priors, calibrated
-        return cal.apply(sim, grow, rng), cal, None, None, None
+        return _Calibrated(cal.apply(sim, grow, rng), cal, None, None)
     # Each way as its replays measured it: the pool is wider than either way erred already,
     # and its stops are the ones measured with zero regret before the average was shown.
     at_end = np.ones(1)
@@ -471,8 +475,8 @@ def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
     note = (f"averaged (in log) with this run's curve forecast alone at {share:.0%}: "
             f"replayed, it erred {own.spread * 100:.2g}% (rms) against "
             f"{cal.spread * 100:.2g}% with the priors")
-    return (of_average.apply(_average(sim, alone[0], share, rng), grow, rng), of_average, note,
-            pool, None)
+    return _Calibrated(of_average.apply(_average(sim, alone[0], share, rng), grow, rng),
+                       of_average, note, pool)
 
 
 def _even_pool(sim: np.ndarray, curve: Curve, sched: Schedule | None, horizon: int,
