@@ -26,7 +26,11 @@ def main(mode: str, project: str) -> None:
     if mode == "crash":
         raise RuntimeError("diverged")
     if mode.startswith("sigterm"):
-        time.sleep(60)
+        # Short naps, as a training loop's steps: Python runs a signal handler only between
+        # the main thread's bytecodes, so a single 60 s sleep would hold it back for good
+        # whenever the kernel hands the signal to one of the client's threads instead.
+        for _ in range(600):
+            time.sleep(0.1)
     if mode == "stream":
         step = 100
         while True:
