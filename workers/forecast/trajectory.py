@@ -14,7 +14,7 @@ depend only on the references and are memoised.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -449,8 +449,7 @@ def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
     grow = np.clip((curve_step - last) / max(end - last, 1.0), 0.0, 1.0) ** HORIZON_POWER
     if cal is None:
         pool = _even_pool(sim, curve, sched, horizon, curve_step, rng)
-        done = [r for r in with_priors if r is not None]
-        few = few_run_calibration([p for p, _ in done], [a for _, a in done])
+        few = _calibration_of(with_priors, few_run_calibration)
         if few is None:
             return _Calibrated(sim, None, None, pool)
         return _Calibrated(few.apply(sim, grow, rng), None, few.note(), pool, sim[:, -1].copy())
@@ -591,9 +590,12 @@ def _replays(refs: Sequence[ReferenceRun], progress: float, seed: int, *,
         _replay_one(refs, i, at, seed, priors) for i in range(len(refs))))
 
 
-def _calibration_of(replays: Sequence[Replayed | None]) -> Calibration | None:
+def _calibration_of(replays: Sequence[Replayed | None],
+                    make: Callable[[list[np.ndarray], list[float]], Calibration | None]
+                    = calibration) -> Calibration | None:
+    """``make`` (calibration, or few_run_calibration) of the replays that gave a forecast."""
     done = [r for r in replays if r is not None]
-    return calibration([p for p, _ in done], [a for _, a in done])
+    return make([p for p, _ in done], [a for _, a in done])
 
 
 def _replay_one(refs: Sequence[ReferenceRun], i: int, progress: float, seed: int,
