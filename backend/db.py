@@ -1,5 +1,7 @@
 """Engine and session factory, shared by the API and the workers."""
 
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -7,6 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine get_engine made
 
 
 def normalise_url(url: str) -> str:
@@ -27,8 +31,24 @@ def get_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    _ENGINES.add(engine)
+    return engine
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child, start every pool empty and leave the parent's connections open for
+    the parent (SQLAlchemy's recipe for os.fork). A pooled connection is one socket to one
+    server session: `curvecast worker --concurrency 2` checked the schema in its main
+    process, then forked both pool processes with that connection in their pools, and their
+    first jobs' queries interleaved on it ("connection in transaction status INTRANS",
+    "server closed the connection unexpectedly": bench/RESULTS.md, 2026-12-07)."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def start_worker(pg_url: str, redis_url: str) -> subprocess.Popen:
     env = {**os.environ, "CURVECAST_DATABASE_URL": pg_url, "CURVECAST_BROKER_URL": redis_url,
            "CURVECAST_SWEEP_EVERY_S": "1", "CURVECAST_FORECAST_REQUEUE_AFTER_S": "3"}
-    cmd = [sys.executable, "-m", "backend", "worker", "--concurrency", "1"]
+    # Two pool processes, as docker-compose.yml runs it: forked children must not share the
+    # main process's database connection (tests/workers/test_fork.py).
+    cmd = [sys.executable, "-m", "backend", "worker", "--concurrency", "2"]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
