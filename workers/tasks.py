@@ -34,6 +34,7 @@ from backend.settings import Settings
 from workers import offload
 from workers.delivery import deliver_alert
 from workers.forecast import stopping
+from workers.forecast.memo import Memo
 from workers.forecast.schedule import Schedule, schedule_from_logged, schedule_from_spec
 from workers.forecast.trajectory import (
     MAX_REFERENCES,
@@ -91,6 +92,15 @@ def _references(session: Session, run: Run, key: str) -> list[ReferenceRun]:
     return _reference_runs(session, list(session.execute(stmt)))
 
 
+# Reference runs as read from the database, by what they were read from. A stored point is
+# never replaced (ingest inserts with ON CONFLICT DO NOTHING) and a series is removed only
+# with its points, so a series' id and point count (in its database) name its points
+# exactly: a run that gained points is a new key, never a stale hit. Every forecast of a
+# group reads the same finished runs: read anew, 14 of them cost 8-9 ms of a job's 84 ms and
+# 14 of its 23 queries (bench/RESULTS.md, 2026-12-07).
+_READ: Memo[ReferenceRun] = Memo(4 * MAX_CANDIDATES)
+
+
 def _reference_runs(session: Session, rows: list[tuple[Run, Series]]) -> list[ReferenceRun]:
     """Finished runs (with their series of the metric) as priors. A run without an
     lr_schedule has the lr it logged as its whole schedule (a user who logs the lr need not
@@ -98,16 +108,24 @@ def _reference_runs(session: Session, rows: list[tuple[Run, Series]]) -> list[Re
     lrs = lr_series(session, [run.id for run, _ in rows if not run.lr_schedule])
     refs = []
     for run, series in rows:
-        steps, values = for_fitting(session, series, max_points=500)
-        total = int(run.total_steps or series.last_step)
-        schedule, lr = _schedule(run), lrs.get(run.id)
-        if schedule is None and lr is not None:
-            lr_steps, lr_values = for_fitting(session, lr, max_points=500)
-            if np.isfinite(lr_values).any():
-                schedule = schedule_from_logged(lr_steps, lr_values, None, total)
-        refs.append(ReferenceRun(steps=steps, values=values, total_steps=total,
-                                 schedule=schedule, name=run.name, run_id=run.id))
+        lr = lrs.get(run.id)
+        key = repr((str(session.get_bind().url), run.id, run.name, run.total_steps,
+                    run.lr_schedule, series.id, series.count, lr and (lr.id, lr.count))).encode()
+        refs.append(_READ.get(key, partial(_reference_run, session, run, series, lr)))
     return refs
+
+
+def _reference_run(session: Session, run: Run, series: Series,
+                   lr: Series | None) -> ReferenceRun:
+    steps, values = for_fitting(session, series, max_points=500)
+    total = int(run.total_steps or series.last_step)
+    schedule = _schedule(run)
+    if schedule is None and lr is not None:
+        lr_steps, lr_values = for_fitting(session, lr, max_points=500)
+        if np.isfinite(lr_values).any():
+            schedule = schedule_from_logged(lr_steps, lr_values, None, total)
+    return ReferenceRun(steps=steps, values=values, total_steps=total, schedule=schedule,
+                        name=run.name, run_id=run.id)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import numpy as np
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from backend.db import session_scope
@@ -101,4 +101,27 @@ def test_a_reference_without_a_schedule_takes_the_lr_it_logged(pg_url: str):
         assert refs["silent"].schedule is None
         lr = refs["logged"].schedule.lr(np.array([0.0, 100.0, 190.0]))
         assert np.allclose(lr, [3.0, 2.9, 2.81])
+        s.rollback()
+
+
+def test_a_finished_run_is_read_once_and_read_again_only_once_it_gained_points(pg_url: str):
+    with session_scope(pg_url) as s:
+        project = _project(s)
+        ref = _run(s, project, "ref", 100, metrics={"loss": 20})
+        current = _run(s, project, "current", 0, status="running", metrics={"loss": 5})
+        s.flush()
+        first = _references(s, current, "loss")
+        with counting_statements(s) as statements:
+            again = _references(s, current, "loss")
+        assert len(statements) == 2, "the finished run's points were read again"
+        assert again[0] is first[0]
+
+        series = s.scalar(select(Series).where(Series.run_id == ref.id))
+        s.add(Point(series_id=series.id, step=200, value=2.5))
+        series.count, series.last_step = series.count + 1, 200
+        s.flush()
+        with counting_statements(s) as statements:
+            grown = _references(s, current, "loss")
+        assert len(statements) == 3  # its points, read anew
+        assert len(grown[0].steps) == 21 and grown[0].steps[-1] == 200
         s.rollback()
