@@ -117,6 +117,7 @@ def _reference_runs(session: Session, rows: list[tuple[Run, Series]]) -> list[Re
 
 def _reference_run(session: Session, run: Run, series: Series,
                    lr: Series | None) -> ReferenceRun:
+    """One finished run as a prior, read from the database (at most 500 points a series)."""
     steps, values = for_fitting(session, series, max_points=500)
     total = int(run.total_steps or series.last_step)
     schedule = _schedule(run)
