@@ -6,6 +6,7 @@ embedded in-process runner execute exactly the same code.
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from backend.alerts.service import (
@@ -45,6 +47,10 @@ from workers.forecast.trajectory import (
 from workers.scaling_tasks import fit_scaling_job
 
 log = logging.getLogger("curvecast.worker")
+
+# How long a forecast job waits, in turn, for an unreachable database before it gives up
+# (forecast_series): about half a minute, a restart's worth, not an outage's.
+DB_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 # Finished runs offered to a forecast as references; it uses the MAX_REFERENCES most like the
 # run among them (trajectory.py), so a big group is not limited to its latest few.
@@ -252,8 +258,22 @@ def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key
     """Fit the series' latest points and store the forecast; fit again if data moved on.
 
     Writes take the series row before the run row, the order ingest uses, so the two never
-    deadlock. A job that fails clears its request, so the next batch asks again at once.
+    deadlock. A job that fails clears its request, so the next batch asks again at once; but
+    with the database gone it can clear nothing, and every later batch would then find the
+    request still pending until the sweep re-sent it (forecast_requeue_after_s, 2 min by
+    default): so while the database is unreachable the job waits for it, DB_RETRY_S in all.
     """
+    for wait in DB_RETRY_S:
+        try:
+            return _forecast_series(settings, dispatcher, run_id, key)
+        except OperationalError:
+            log.warning("database unreachable; forecast of %s/%s again in %g s", run_id, key,
+                        wait)
+            time.sleep(wait)
+    return _forecast_series(settings, dispatcher, run_id, key)  # its error is the job's
+
+
+def _forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key: str) -> str:
     try:
         with session_scope(settings.database_url) as session:
             outcome = _forecast(session, settings, dispatcher, run_id, key)
