@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,10 +31,11 @@ STEPS = 3_000
 
 def _bin(name: str) -> str:
     """A Postgres server program: on PATH, or where Debian keeps them (newest version)."""
-    found = shutil.which(name) or max(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
-                                      default=None)
+    found = shutil.which(name) or max(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), default=None,
+        key=lambda path: [int(n) for n in re.findall(r"\d+", path)])
     if found is None:
-        pytest.fail(f"{name} not found: install PostgreSQL's server (scripts/test.sh does)")
+        pytest.fail(f"{name} not found: install PostgreSQL's server (Debian: postgresql)")
     return found
 
 
