@@ -101,10 +101,10 @@ def sweep(base: str, project: str, runs: list[DevRun], live_runs: int,
                       timeout=60) as c:
         for run in runs[:REFERENCES]:
             _finished(c, project, run)
-    logging = runs[REFERENCES:REFERENCES + live_runs]
+    loggers = runs[REFERENCES:REFERENCES + live_runs]
     start = time.perf_counter() + 1.0
-    with ThreadPoolExecutor(len(logging)) as pool:
-        done = list(pool.map(lambda r: live(base, project, r, interval, start), logging))
+    with ThreadPoolExecutor(len(loggers)) as pool:
+        done = list(pool.map(lambda r: live(base, project, r, interval, start), loggers))
     return Logged([s for d in done for s in d.fresh], sum(d.uncovered for d in done))
 
 
