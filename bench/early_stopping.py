@@ -40,7 +40,14 @@ import numpy as np
 import optuna
 
 from backend.forecasts.service import interval_sd
-from bench.servers import ADMIN_KEY, curvecast_server, fresh_database, wait_forecast
+from bench.servers import (
+    ADMIN_KEY,
+    curvecast_server,
+    fresh_database,
+    loss_rows,
+    post_finished,
+    wait_forecast,
+)
 from bench.sweeps import (
     TINYLM_SETS,
     Sweep,
@@ -88,10 +95,6 @@ def checkpoints(run: SweepRun) -> list[tuple[float, int, np.ndarray]]:
 
 # --- Curvecast, through the API -------------------------------------------------------------
 
-def _rows(run: SweepRun, idx: np.ndarray) -> list[dict]:
-    return [{"step": int(run.steps[i]), "values": {"loss": float(run.loss[i])}} for i in idx]
-
-
 def replay_curvecast(base: str, sweep: Sweep, threshold: float) -> Replay:
     project, group = f"es-t{round(threshold * 100)}", sweep.name
     rep = Replay(f"curvecast@{threshold:g}", sweep, [])
@@ -115,14 +118,13 @@ def _log_run(c: httpx.Client, rid: str, run: SweepRun, rep: Replay,
     """Log `run` chunk by chunk, stopping when told; the sweep's first run has nothing to be
     compared with and is logged in one go."""
     if not has_reference:
-        c.post(f"/api/v1/runs/{rid}/metrics",
-               json={"rows": _rows(run, np.arange(len(run.steps)))}).raise_for_status()
-        c.patch(f"/api/v1/runs/{rid}", json={"status": "finished"}).raise_for_status()
+        post_finished(c, rid, run.steps, run.loss)
         return Outcome(run.total_steps, False)
     for frac, step, idx in checkpoints(run):
         if not idx.size:
             continue
-        answer = c.post(f"/api/v1/runs/{rid}/metrics", json={"rows": _rows(run, idx)})
+        answer = c.post(f"/api/v1/runs/{rid}/metrics",
+                        json={"rows": loss_rows(run.steps, run.loss, idx)})
         answer.raise_for_status()
         stop = answer.json()["should_stop"]
         if MIN_PROGRESS <= frac < 1.0 and not stop:
@@ -294,7 +296,7 @@ def table(scores: list[dict], by: str) -> str:
             rows = [s for s in scores if s[by] == key and s["method"] == method]
             if not rows:
                 continue
-            saved = 1.0 - sum(r["run"] for r in rows) / sum(r["planned"] for r in rows)
+            saved = _saved(rows)
             reg = [r["regret"] for r in rows]
             lines.append(
                 f"| {key} | {method} | {len(rows)} | {sum(r['n_runs'] for r in rows)} | "

@@ -21,10 +21,7 @@
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
-import sys
 import time
 
 import httpx
@@ -35,10 +32,12 @@ from bench.curves_data import SOURCES, load_curves
 from bench.forecast_offline import references_for, schedule_of
 from bench.servers import (
     ADMIN_KEY,
-    ROOT,
     WORK,
+    celery_worker,
     curvecast_server,
     fresh_database,
+    loss_rows,
+    post_finished,
     wait_forecast,
 )
 from workers.forecast.schedule import Schedule, schedule_from_spec
@@ -144,10 +143,6 @@ def fit_times() -> dict[str, float]:
     return {"ours": statistics.median(ours), "anchor": statistics.median(anchor)}
 
 
-def _rows(steps: np.ndarray, loss: np.ndarray, idx: np.ndarray) -> list[dict]:
-    return [{"step": int(steps[i]), "values": {"loss": float(loss[i])}} for i in idx]
-
-
 Logged = tuple[dict, np.ndarray, np.ndarray, int]  # (lr_schedule spec, steps, loss, total)
 
 
@@ -178,14 +173,12 @@ def freshness(base: str, project: str, run: Logged, refs: list[Logged],
         for r_spec, r_steps, r_loss, r_total in refs:
             ref = c.post("/api/v1/runs", json={"project": project, "total_steps": r_total,
                                                "lr_schedule": r_spec}).json()["id"]
-            c.post(f"/api/v1/runs/{ref}/metrics", json={
-                "rows": _rows(r_steps, r_loss, np.arange(len(r_steps)))}).raise_for_status()
-            c.patch(f"/api/v1/runs/{ref}", json={"status": "finished"}).raise_for_status()
+            post_finished(c, ref, r_steps, r_loss)
         run_id = c.post("/api/v1/runs", json={"project": project, "total_steps": total,
                                               "lr_schedule": spec}).json()["id"]
         for chunk in chunks:
             c.post(f"/api/v1/runs/{run_id}/metrics",
-                   json={"rows": _rows(steps, loss, chunk)}).raise_for_status()
+                   json={"rows": loss_rows(steps, loss, chunk)}).raise_for_status()
             start, last = time.perf_counter(), int(steps[chunk[-1]])
             fc = wait_forecast(c, run_id, last, timeout=60, every=0.02, answered=answered)
             if fc is None:
@@ -222,15 +215,8 @@ def main() -> None:
         embedded = freshness_all(base)
     report("embedded (SQLite, in-process)", embedded)
     db, broker = fresh_database("curvecast_fresh"), "redis://127.0.0.1:6379/12"
-    with curvecast_server(db, broker) as base:
-        env = {**os.environ, "CURVECAST_DATABASE_URL": db, "CURVECAST_BROKER_URL": broker}
-        worker = subprocess.Popen([sys.executable, "-m", "backend", "worker"], cwd=ROOT,
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            celery = freshness_all(base)
-        finally:
-            worker.terminate()
-            worker.wait(30)
+    with curvecast_server(db, broker) as base, celery_worker(db, broker, log_name="fresh-worker"):
+        celery = freshness_all(base)
     report("Postgres + Celery worker", celery)
 
 

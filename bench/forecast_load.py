@@ -15,13 +15,8 @@ process) and Postgres + Redis + `curvecast worker --concurrency N` for each N gi
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -29,7 +24,15 @@ import numpy as np
 import redis
 
 from bench.curves_data import SOURCES, DevRun, load_curves
-from bench.servers import ADMIN_KEY, ROOT, WORK, curvecast_server, fresh_database
+from bench.servers import (
+    ADMIN_KEY,
+    WORK,
+    celery_worker,
+    curvecast_server,
+    fresh_database,
+    loss_rows,
+    post_finished,
+)
 
 REFERENCES = 6
 BATCHES = 20
@@ -45,22 +48,11 @@ class Logged:
     uncovered: int
 
 
-def _rows(run: DevRun, idx: np.ndarray) -> list[dict]:
-    return [{"step": int(run.steps[i]), "values": {"loss": float(run.loss[i])}} for i in idx]
-
-
 def _create(c: httpx.Client, project: str, run: DevRun) -> str:
     r = c.post("/api/v1/runs", json={"project": project, "name": run.run_id,
                                      "total_steps": run.target_step, "lr_schedule": run.lr_spec})
     r.raise_for_status()
     return r.json()["id"]
-
-
-def _finished(c: httpx.Client, project: str, run: DevRun) -> None:
-    rid = _create(c, project, run)
-    c.post(f"/api/v1/runs/{rid}/metrics",
-           json={"rows": _rows(run, np.arange(len(run.steps)))}).raise_for_status()
-    c.patch(f"/api/v1/runs/{rid}", json={"status": "finished"}).raise_for_status()
 
 
 def _poll(c: httpx.Client, rid: str, pending: list[tuple[int, float]], until: float,
@@ -86,8 +78,8 @@ def live(base: str, project: str, run: DevRun, interval: float, start: float) ->
         rid = _create(c, project, run)
         for k, chunk in enumerate(np.array_split(np.arange(len(run.steps)), BATCHES)):
             time.sleep(max(start + k * interval - time.perf_counter(), 0.0))
-            c.post(f"/api/v1/runs/{rid}/metrics", json={"rows": _rows(run, chunk)}
-                   ).raise_for_status()
+            c.post(f"/api/v1/runs/{rid}/metrics",
+                   json={"rows": loss_rows(run.steps, run.loss, chunk)}).raise_for_status()
             pending.append((int(run.steps[chunk[-1]]), time.perf_counter()))
             _poll(c, rid, pending, start + (k + 1) * interval, fresh)
         _poll(c, rid, pending, time.perf_counter() + DRAIN_S, fresh)
@@ -100,7 +92,7 @@ def sweep(base: str, project: str, runs: list[DevRun], live_runs: int,
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
                       timeout=60) as c:
         for run in runs[:REFERENCES]:
-            _finished(c, project, run)
+            post_finished(c, _create(c, project, run), run.steps, run.loss)
     loggers = runs[REFERENCES:REFERENCES + live_runs]
     start = time.perf_counter() + 1.0
     with ThreadPoolExecutor(len(loggers)) as pool:
@@ -131,21 +123,6 @@ def measure(base: str, mode: str, runs: list[DevRun], live_runs: int, interval: 
               f"{np.quantile(loaded.fresh, 0.95) / np.quantile(alone.fresh, 0.95):.1f}x")
 
 
-@contextmanager
-def celery_worker(db: str, broker: str, concurrency: int) -> Iterator[None]:
-    """A `curvecast worker`; its log goes to bench/.work/load-worker-N.log."""
-    env = {**os.environ, "CURVECAST_DATABASE_URL": db, "CURVECAST_BROKER_URL": broker}
-    with open(WORK / f"load-worker-{concurrency}.log", "w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "backend", "worker", f"--concurrency={concurrency}"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield
-        finally:
-            worker.terminate()
-            worker.wait(30)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=8, help="runs logging at once")
@@ -167,7 +144,7 @@ def main() -> None:
         # A fresh database and an empty queue each: nothing left over from the last worker.
         db, broker = fresh_database("curvecast_load"), "redis://127.0.0.1:6379/13"
         redis.Redis.from_url(broker).flushdb()
-        with curvecast_server(db, broker) as base, celery_worker(db, broker, n):
+        with curvecast_server(db, broker) as base, celery_worker(db, broker, n, "load-worker"):
             measure(base, f"Postgres + Celery worker x{n}", runs, args.runs, args.interval)
 
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +56,18 @@ def wait_forecast(c: httpx.Client, run_id: str, step: int, timeout: float,
     return None
 
 
+def loss_rows(steps: np.ndarray, loss: np.ndarray, idx: np.ndarray) -> list[dict]:
+    """The `rows` of POST /runs/{id}/metrics for the points ``idx`` of a loss curve."""
+    return [{"step": int(steps[i]), "values": {"loss": float(loss[i])}} for i in idx]
+
+
+def post_finished(c: httpx.Client, run_id: str, steps: np.ndarray, loss: np.ndarray) -> None:
+    """Log a whole loss curve to ``run_id`` in one batch and mark the run finished."""
+    c.post(f"/api/v1/runs/{run_id}/metrics",
+           json={"rows": loss_rows(steps, loss, np.arange(len(steps)))}).raise_for_status()
+    c.patch(f"/api/v1/runs/{run_id}", json={"status": "finished"}).raise_for_status()
+
+
 def wait_http(url: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -84,6 +97,24 @@ def process(cmd: list[str], health: str, env: dict[str, str] | None = None,
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextmanager
+def celery_worker(db_url: str, broker_url: str, concurrency: int = 1,
+                  log_name: str = "worker") -> Iterator[None]:
+    """A `curvecast worker` on `db_url` and `broker_url`; its log goes to
+    bench/.work/<log_name>-<concurrency>.log."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CURVECAST_DATABASE_URL": db_url, "CURVECAST_BROKER_URL": broker_url}
+    with open(WORK / f"{log_name}-{concurrency}.log", "w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "backend", "worker", f"--concurrency={concurrency}"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield
+        finally:
+            worker.terminate()
+            worker.wait(30)
 
 
 _SERVERS = itertools.count()  # numbers the servers of one bench: a log file each
