@@ -12,7 +12,7 @@ from the new points alone, so a retried batch changes nothing.
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy import Table, bindparam, case, cast, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -147,9 +147,12 @@ def _insert_sqlite(session: Session, cols: Columns) -> NewPoints:
 
 def _merge_series(session: Session, deltas: list[dict]) -> None:
     s = Series.__table__.c
-    # Each value binds as its column's type: first/last may be NaN (models.NanDouble).
-    p = {k: bindparam(f"p_{k}", type_=s[k].type) for k in (
-        "first_value", "last_value", "min_value", "max_value")}
+    # Each value binds as its column's type: first/last may be NaN (models.NanDouble). The
+    # extremes are NULL in a batch with no finite value of the key, and a NULL that is only
+    # compared (`IS NULL`) has no type Postgres can infer: those are cast.
+    p = {k: bindparam(f"p_{k}", type_=s[k].type) for k in ("first_value", "last_value")}
+    p |= {k: cast(bindparam(f"p_{k}", type_=s[k].type), s[k].type)
+          for k in ("min_value", "max_value")}
     fs, ls = bindparam("p_first_step"), bindparam("p_last_step")
     earlier = or_(s.first_step.is_(None), fs < s.first_step)
     later = or_(s.last_step.is_(None), ls >= s.last_step)

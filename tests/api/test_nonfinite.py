@@ -96,6 +96,19 @@ def test_a_stored_nan_summary_merges_with_later_batches_and_retries(api):
         4, 0.5, 0.5, 2)
 
 
+def test_a_batch_with_no_finite_value_of_a_key_merges_with_the_stored_summary(api):
+    """A diverged run goes on logging NaN: a batch with none finite leaves min and max as
+    they were (it once failed on Postgres, whose driver cannot type a bare NULL)."""
+    _, run_id = _run(api)
+    _log(api, run_id, {"loss": [2.5, 1.0]})
+    rows = [{"step": s, "values": {"loss": v}} for s, v in [(2, "NaN"), (3, "Infinity")]]
+    response = api.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": rows})
+    assert response.status_code == 200, response.text
+    loss = api.get(f"/api/v1/runs/{run_id}").json()["summary"]["loss"]
+    assert (loss["count"], loss["last_value"], loss["min"], loss["max"], loss["nonfinite"]) == (
+        4, "Infinity", 1.0, 2.5, 2)
+
+
 def test_the_metric_read_returns_nan_and_infinities_as_logged(api):
     _, run_id = _run(api)
     _log(api, run_id, LOGGED)
