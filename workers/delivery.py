@@ -1,7 +1,9 @@
 """Alert delivery to a JSON webhook or a Slack incoming webhook, one attempt per job.
 
-A failed attempt is recorded with its error and retried by the sweep after a backoff; after
-the last retry the alert is `failed`. Every attempt is visible in the alert log.
+An attempt is counted when it starts; a failed one is recorded with its error and retried by
+the sweep after a backoff, and one cut short by a dead worker is sent again once its claim's
+lease runs out. After the last retry the alert is `failed`. Every attempt is visible in the
+alert log.
 """
 
 import logging
@@ -51,7 +53,7 @@ def _body(alert: Alert, rule: AlertRule) -> dict:
 def deliver_alert(settings: Settings, alert_id: int) -> str:
     """Make one delivery attempt of a pending alert; returns its state afterwards."""
     with session_scope(settings.database_url) as session:
-        claimed = claim_alert(session, alert_id)
+        claimed = claim_alert(session, alert_id, settings.alert_lease_s)
     if claimed is None:
         return "not due"
     alert, rule = claimed

@@ -25,7 +25,9 @@ from backend.models import (
 
 # Seconds before attempt n+1 of a delivery (attempt n failed); the last failure is final.
 RETRY_DELAYS = (1.0, 4.0, 15.0, 60.0)
-CLAIM_LEASE_S = 60.0
+# What an attempt shows until its outcome is recorded: if that never happens (the worker died
+# mid-attempt), the alert log still counts the attempt, and says why it has no outcome.
+CUT_SHORT = "no outcome recorded: the attempt was cut short (its worker was lost)"
 
 
 def put_policy(session: Session, project: Project, fields: dict[str, Any]) -> StopPolicy:
@@ -164,14 +166,18 @@ def list_alerts(session: Session, project: Project, limit: int = 500) -> list[Al
     return list(session.scalars(stmt))
 
 
-def claim_alert(session: Session, alert_id: int) -> tuple[Alert, AlertRule] | None:
-    """Take a pending, due alert for one delivery attempt (a lease keeps others off it)."""
+def claim_alert(session: Session, alert_id: int,
+                lease_s: float) -> tuple[Alert, AlertRule] | None:
+    """Take a pending, due alert for one delivery attempt, counted now: a lease of ``lease_s``
+    keeps other workers off it, and is all that is left of the claim if this worker dies, so
+    the sweep sends the alert again once it runs out."""
     now = utcnow()
     claimed = session.execute(
         update(Alert)
-        .where(Alert.id == alert_id, Alert.state == "pending",
+        .where(Alert.id == alert_id, Alert.state == "pending", Alert.attempts <= len(RETRY_DELAYS),
                or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at <= now))
-        .values(next_attempt_at=now + timedelta(seconds=CLAIM_LEASE_S))
+        .values(next_attempt_at=now + timedelta(seconds=lease_s), attempts=Alert.attempts + 1,
+                last_error=CUT_SHORT)
         .execution_options(synchronize_session=False)
     )
     if not claimed.rowcount:
@@ -182,8 +188,8 @@ def claim_alert(session: Session, alert_id: int) -> tuple[Alert, AlertRule] | No
 
 
 def record_attempt(alert: Alert, error: str | None) -> None:
-    """Count an attempt: delivered, retried later with backoff, or failed for good."""
-    alert.attempts += 1
+    """The outcome of the attempt claim_alert counted: delivered, retried later with backoff,
+    or failed for good."""
     if error is None:
         alert.state, alert.delivered_at, alert.next_attempt_at = "delivered", utcnow(), None
         alert.last_error = None
@@ -197,9 +203,13 @@ def record_attempt(alert: Alert, error: str | None) -> None:
 
 
 def resend_due_alerts(session: Session, dispatcher: Dispatcher) -> int:
-    """Enqueue pending alerts whose retry time has come (the sweep calls this)."""
-    ids = list(session.scalars(select(Alert.id).where(
-        Alert.state == "pending", Alert.next_attempt_at <= utcnow())))
+    """Enqueue pending alerts whose retry time has come (the sweep calls this). One whose last
+    attempt was cut short has none left: it fails, as if that attempt had."""
+    due = and_(Alert.state == "pending", Alert.next_attempt_at <= utcnow())
+    session.execute(update(Alert).where(due, Alert.attempts > len(RETRY_DELAYS))
+                    .values(state="failed", next_attempt_at=None)
+                    .execution_options(synchronize_session=False))
+    ids = list(session.scalars(select(Alert.id).where(due)))
     for alert_id in ids:
         enqueue_after_commit(session, dispatcher, DELIVER_ALERT, alert_id)
     return len(ids)

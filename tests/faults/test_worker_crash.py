@@ -1,0 +1,162 @@
+"""A Celery worker is SIGKILLed in the middle of a job, main process and pool alike (an OOM
+kill, a node lost): the job it held is neither run nor acknowledged, and Redis keeps it unacked
+until its visibility timeout (an hour). The request it served is in Postgres, so the next
+worker's sweep sends it again: the forecast catches up, and the alert is delivered."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.app import create_app
+from backend.jobs import CeleryDispatcher
+from backend.settings import Settings
+from tests.conftest import ADMIN_KEY, free_port
+from tests.waiting import poll
+from tests.workers.test_celery_worker import start_worker, stop, wait_for_forecast
+
+
+@pytest.fixture
+def client(pg_url: str, redis_url: str) -> Iterator[TestClient]:
+    """The app as deployed with a broker, webhooks to loopback allowed (the receiver's)."""
+    settings = Settings(database_url=pg_url, broker_url=redis_url, admin_key=ADMIN_KEY,
+                        webhook_allow_private=True)
+    with TestClient(create_app(settings, CeleryDispatcher(redis_url))) as c:
+        c.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        yield c
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _freeze(worker: subprocess.Popen) -> list[int]:
+    """Stop the worker's pool (and beat) processes where they are: a job handed to them
+    now stays in flight, as in a fit that is under way when the machine dies."""
+    pids = _children(worker.pid)
+    assert pids, "the worker has no pool processes"
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    return pids
+
+
+def _kill(worker: subprocess.Popen, frozen: list[int]) -> None:
+    """SIGKILL the whole worker: no warm shutdown, nothing acknowledged or handed back."""
+    for pid in [worker.pid, *frozen]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    worker.wait()
+
+
+def _post(client, run_id: str, start: int, stop_at: int, value=None) -> None:
+    rows = [{"step": s, "values": {"loss": 2 + 3 * (s + 10) ** -0.3 if value is None else value}}
+            for s in range(start, stop_at, 10)]
+    assert client.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": rows}).status_code == 200
+
+
+def test_a_forecast_job_in_flight_when_its_worker_dies_is_run_by_the_next_worker(
+        client, pg_url, redis_url, project):
+    run_id = client.post("/api/v1/runs",
+                                json={"project": project, "total_steps": 4000}).json()["id"]
+    worker = start_worker(pg_url, redis_url)
+    try:
+        _post(client, run_id, 0, 1000)
+        assert wait_for_forecast(client, run_id)["fitted_upto_step"] == 990
+        frozen = _freeze(worker)
+        _post(client, run_id, 1000, 2000)
+        time.sleep(2)  # the job reaches the frozen worker
+        assert client.get(
+            f"/api/v1/runs/{run_id}/forecast/loss").json()["fitted_upto_step"] == 990
+        _kill(worker, frozen)
+    finally:
+        stop(worker)
+    worker = start_worker(pg_url, redis_url)
+    try:
+        body = poll(lambda: client.get(f"/api/v1/runs/{run_id}/forecast/loss").json(),
+                    lambda b: b["fitted_upto_step"] == 1990, 60,
+                    "the killed worker's job was never run")
+        assert body["status"] == "ready" and body["target_step"] == 4000
+    finally:
+        stop(worker)
+
+
+class HangingReceiver:
+    """A webhook endpoint that holds its first request open (the delivery under way when the
+    worker dies) and answers every later one."""
+
+    def __init__(self) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}/hook"
+        self.received: list[dict] = []
+        self.first_arrived = threading.Event()
+        self.release = threading.Event()
+        received, first, release = self.received, self.first_arrived, self.release
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                if len(received) == 1:
+                    first.set()
+                    release.wait(30)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args) -> None:
+                pass
+
+        port = int(self.url.split(":")[2].split("/")[0])
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hanging_receiver() -> Iterator[HangingReceiver]:
+    r = HangingReceiver()
+    yield r
+    r.close()
+
+
+def test_an_alert_whose_delivery_was_cut_by_a_dead_worker_is_delivered_after_its_lease(
+        client, pg_url, redis_url, project, hanging_receiver, monkeypatch):
+    monkeypatch.setenv("CURVECAST_WEBHOOK_ALLOW_PRIVATE", "true")
+    monkeypatch.setenv("CURVECAST_ALERT_LEASE_S", "3")
+    r = client.post(f"/api/v1/projects/{project}/alert-rules",
+                           json={"events": ["diverged"], "webhook_url": hanging_receiver.url})
+    assert r.status_code == 201, r.text
+    run_id = client.post("/api/v1/runs",
+                                json={"project": project, "total_steps": 4000}).json()["id"]
+    worker = start_worker(pg_url, redis_url)
+    try:
+        _post(client, run_id, 0, 500)
+        _post(client, run_id, 500, 520, value="NaN")
+        assert hanging_receiver.first_arrived.wait(60), "the alert was never sent"
+        _kill(worker, _children(worker.pid))
+    finally:
+        stop(worker)
+    [cut] = client.get(f"/api/v1/projects/{project}/alerts").json()["alerts"]
+    assert cut["state"] == "pending" and cut["attempts"] == 1
+    assert "cut short" in cut["last_error"]  # the log shows the attempt, not its outcome
+    worker = start_worker(pg_url, redis_url)
+    try:
+        [alert] = poll(lambda: client.get(f"/api/v1/projects/{project}/alerts").json(),
+                       lambda b: b["alerts"][0]["state"] != "pending", 60,
+                       "the cut delivery was never tried again")["alerts"]
+    finally:
+        stop(worker)
+    assert alert["state"] == "delivered" and alert["attempts"] == 2
+    assert alert["last_error"] is None
+    assert [a["event"] for a in hanging_receiver.received] == ["diverged", "diverged"]
