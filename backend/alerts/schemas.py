@@ -3,28 +3,28 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from backend.runs.schemas import OUT
+from backend.runs.schemas import IN, OUT
 
 EVENTS = ("should_stop", "diverged", "stalled", "missed_target")
 Event = Literal["should_stop", "diverged", "stalled", "missed_target"]
 
 
 class KthBest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = IN
     kth_best: int = Field(ge=1, le=1000)
 
 
 class Target(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = IN
     target: float
 
 
 class StopPolicyIn(BaseModel):
     """PUT body. `reference`: "best_finished", {"kth_best": k} or {"target": value}."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = IN
 
     metric: str = Field(default="loss", min_length=1, max_length=256)
     mode: Literal["min", "max"] = "min"
@@ -59,7 +59,7 @@ class StopPolicyList(BaseModel):
 
 
 class AlertRuleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = IN
 
     events: list[Event] = Field(min_length=1)
     webhook_url: str = Field(min_length=1, max_length=2048)

@@ -56,12 +56,15 @@ def create_run(body: RunCreate, response: Response, session: SessionDep, who: Pr
     fields = body.model_dump(exclude_unset=True)
     if body.lr_schedule is not None:
         try:
-            fields["lr_schedule"] = validate_schedule(body.lr_schedule)
+            fields["lr_schedule"] = validate_schedule(body.lr_schedule, body.total_steps)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
             field = f"lr_schedule.{where}" if where else "lr_schedule"
             raise Unprocessable(err["msg"], field) from None
+        except ValueError as exc:  # the forecaster could not use it (validate_schedule)
+            where, _, why = str(exc).partition(": ")
+            raise Unprocessable(why or str(exc), f"lr_schedule.{where}") from None
     run, created = service.create_run(session, who, fields)
     session.commit()
     if not created:

@@ -1,5 +1,6 @@
 """Request and response bodies of the runs API (pydantic v2, the contract of API.md)."""
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
@@ -13,14 +14,18 @@ from pydantic import (
 )
 
 from backend.metrics import keys
+from workers.forecast.schedule import schedule_from_spec
 
 # Non-finite floats leave as the strings "NaN" / "Infinity" / "-Infinity" (API.md).
 OUT = ConfigDict(ser_json_inf_nan="strings", from_attributes=True)
+# Request bodies: no unknown fields, and no NaN or Infinity where a number is asked for (the
+# parser takes those non-JSON literals; Postgres's jsonb and every computation would not).
+IN = ConfigDict(extra="forbid", allow_inf_nan=False)
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$"
 
 
 class RunCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = IN
 
     project: str = Field(pattern=NAME)
     name: str | None = Field(default=None, min_length=1, max_length=256)
@@ -42,9 +47,27 @@ class RunCreate(BaseModel):
                 raise ValueError("each tag must be 1 to 64 characters")
         return tags
 
+    @field_validator("config")
+    @classmethod
+    def _finite(cls, config: dict[str, Any]) -> dict[str, Any]:
+        where = _non_finite(config, "config")
+        if where:
+            raise ValueError(f"{where} is NaN or Infinity, which JSON cannot hold: send a "
+                             "string or null")
+        return config
+
+
+def _non_finite(obj: Any, path: str) -> str | None:
+    """The path of the first NaN or infinite number in a JSON value, or None."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else path
+    items = (obj.items() if isinstance(obj, dict) else
+             enumerate(obj) if isinstance(obj, list) else ())
+    return next((w for k, v in items if (w := _non_finite(v, f"{path}.{k}"))), None)
+
 
 class RunUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = IN
 
     status: Literal["running", "finished", "failed", "killed"]
 
@@ -125,7 +148,7 @@ class ProjectList(BaseModel):
 class KnotsSchedule(BaseModel):
     """Piecewise-linear learning rate through (step, lr) knots."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = IN
 
     knots: list[tuple[int, float]] = Field(min_length=2, max_length=10_000)
     total_steps: int | None = Field(default=None, gt=0, description="default: the last knot")
@@ -144,7 +167,7 @@ class KnotsSchedule(BaseModel):
 class NamedSchedule(BaseModel):
     """A named schedule shape; `decay_*` apply to wsd."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = IN
 
     type: Literal["cosine", "linear", "constant", "wsd", "inverse_sqrt"]
     peak_lr: float = Field(gt=0)
@@ -163,8 +186,16 @@ class NamedSchedule(BaseModel):
         return self
 
 
-def validate_schedule(spec: dict[str, Any]) -> dict[str, Any]:
+def validate_schedule(spec: dict[str, Any], total_steps: int | None = None) -> dict[str, Any]:
     """Check a SCHEDULE against API.md; return it normalised (defaults filled; the wsd-only
-    decay_shape only on wsd, where a filled-in "linear" would not read as a cosine run's)."""
+    decay_shape only on wsd, where a filled-in "linear" would not read as a cosine run's).
+
+    Where its length is known (its own total_steps or the run's), it must also be one the
+    forecaster can use: the forecaster's own parser checks it (a warmup longer than the run,
+    a final lr above the peak), raising ValueError("field: why"), so the run is refused
+    instead of being forecast without its schedule."""
     model = KnotsSchedule if "knots" in spec else NamedSchedule
-    return model.model_validate(spec).model_dump(mode="json", exclude_none=True)
+    out = model.model_validate(spec).model_dump(mode="json", exclude_none=True)
+    if model is KnotsSchedule or out.get("total_steps") or total_steps:
+        schedule_from_spec({"total_steps": total_steps} | out if total_steps else out)
+    return out

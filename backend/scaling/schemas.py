@@ -3,9 +3,9 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from backend.runs.schemas import OUT
+from backend.runs.schemas import IN, OUT
 
 # The laws of workers.forecast.scaling_laws.LAWS, spelled out so the OpenAPI lists them.
 Law = Literal["chinchilla", "compute", "data_constrained", "overtraining", "loglinear"]
@@ -16,14 +16,14 @@ Status = Literal["pending", "ready", "insufficient_data", "degenerate", "failed"
 class RunSelector(BaseModel):
     """Which of the project's runs a fit uses: all of them, or those in `group` with every tag."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = IN
 
     group: str | None = Field(default=None, max_length=256)
     tags: list[str] = Field(default_factory=list, max_length=64)
 
 
 class ScalingFitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = IN
 
     metric: str = Field(min_length=1, max_length=256, description="the loss-like metric fitted")
     law: Law = "chinchilla"
@@ -35,7 +35,7 @@ class ScalingFitIn(BaseModel):
 
 
 class HparamLawIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = IN
 
     metric: str = Field(min_length=1, max_length=256, description="the metric each sweep minimises")
     # The law is stored as "hparam:<key>" in a 32-character column.
@@ -84,7 +84,7 @@ class ScalingFitList(BaseModel):
 
 
 class PredictIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = IN
 
     params: float = Field(gt=0, description="model parameters N")
     tokens: float = Field(gt=0, description="training tokens D")

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -117,3 +118,36 @@ def test_a_wsd_schedule_without_its_decay_start_is_refused(client: TestClient, p
         "project": project, "lr_schedule": {"type": "wsd", "peak_lr": 1e-3, "total_steps": 10}})
     assert r.status_code == 422 and r.json()["error"]["field"] == "lr_schedule"
     assert "decay_start" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    # NaN and Infinity are not JSON, but the parser takes them as literals.
+    ('{"project": "P", "params": Infinity}', "params"),
+    ('{"project": "P", "tokens": NaN}', "tokens"),
+    ('{"project": "P", "config": {"opt": {"betas": [0.9, NaN]}}}', "config"),
+    ('{"project": "P", "lr_schedule": {"type": "cosine", "peak_lr": Infinity}}',
+     "lr_schedule.peak_lr"),
+    ('{"project": "P", "lr_schedule": {"knots": [[0, 0.0], [10, Infinity]]}}',
+     "lr_schedule.knots.1.1"),
+    # Schedules the forecaster could not use, once their length is known.
+    ('{"project": "P", "total_steps": 100, "lr_schedule": {"type": "cosine", "peak_lr": 0.1, '
+     '"warmup_steps": 500}}', "lr_schedule.warmup_steps"),
+    ('{"project": "P", "lr_schedule": {"type": "cosine", "peak_lr": 0.1, "final_lr": 1.0, '
+     '"total_steps": 100}}', "lr_schedule.final_lr"),
+    ('{"project": "P", "lr_schedule": {"type": "wsd", "peak_lr": 0.1, "decay_start": 500, '
+     '"total_steps": 100}}', "lr_schedule.decay_start"),
+])
+def test_a_run_no_forecast_could_use_is_refused_naming_the_field(client: TestClient, project,
+                                                                 body: str, field: str):
+    r = client.post("/api/v1/runs", content=body.replace('"P"', f'"{project}"'),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"].startswith(field), r.text
+    assert client.get("/api/v1/runs", params={"project": project}).status_code == 404  # none
+
+
+def test_a_named_schedule_whose_length_comes_later_is_kept(client: TestClient, project):
+    """Without total_steps on the run or the schedule nothing can be checked yet: kept as sent."""
+    r = client.post("/api/v1/runs", json={
+        "project": project, "lr_schedule": {"type": "cosine", "peak_lr": 0.1, "warmup_steps": 500}})
+    assert r.status_code == 201, r.text

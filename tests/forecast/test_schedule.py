@@ -66,6 +66,10 @@ def test_named_shapes_follow_their_formula(spec, steps, expected):
         ({"type": "cosine", "peak_lr": 1.0, "total_steps": -5}, "total_steps"),
         ({"knots": [[10, 1.0], [5, 0.5]]}, "knots"),
         ({"knots": "fast"}, "knots"),
+        ({"type": "cosine", "peak_lr": "0.1", "total_steps": 100}, "peak_lr"),
+        ({"type": "cosine", "peak_lr": True, "total_steps": 100}, "peak_lr"),
+        # jsonb gives 1e400-style numbers back as ints of hundreds of digits.
+        ({"type": "cosine", "peak_lr": 10**400, "total_steps": 100}, "peak_lr"),
     ],
 )
 def test_bad_spec_raises_value_error_naming_the_field(spec, field):
@@ -79,3 +83,9 @@ def test_logged_lr_is_followed_by_the_plan_beyond_the_last_log():
     assert s.lr(np.array([10, 20, 60])) == pytest.approx([0.3, 0.3, 0.4])
     held = schedule_from_logged(np.array([0, 10]), np.array([0.3, 0.2]), None, 100)
     assert held.lr(np.array([50])) == pytest.approx([0.2])
+
+
+def test_a_large_number_read_back_from_jsonb_as_an_int_is_a_number():
+    """Postgres stores 1e308 in a jsonb as numeric and gives it back as a 309-digit int."""
+    sched = schedule_from_spec({"type": "constant", "peak_lr": 10**308, "total_steps": 100})
+    assert sched.lr(np.array([50.0]))[0] == 1e308

@@ -7,6 +7,7 @@ Runs longer than ``MAX_GRID`` steps are evaluated on a strided grid with the sum
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -145,11 +146,19 @@ def _number(spec: dict, name: str, default: float | None = None, positive: bool 
     value = spec.get(name, default)
     if value is None:
         raise ValueError(f"{name}: required for schedule type {spec.get('type')!r}")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+    # jsonb gives a large number back as an int of hundreds of digits (1e308 is stored as
+    # numeric): float() it before any numpy check, which cannot cast such an int.
+    number = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond any double
+            pass
+    if not math.isfinite(number):
         raise ValueError(f"{name}: must be a finite number, got {value!r}")
-    if value < 0 or (positive and value == 0):
+    if number < 0 or (positive and number == 0):
         raise ValueError(f"{name}: must be {'positive' if positive else 'non-negative'}")
-    return float(value)
+    return number
 
 
 def _from_knots(spec: dict) -> Schedule:
