@@ -3,12 +3,13 @@
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from backend.db import get_sessionmaker
 from backend.errors import Unauthorized
 from backend.jobs import Dispatcher
+from backend.runs.schemas import NAME
 from backend.runs.service import Principal, principal_for_key
 from backend.settings import Settings
 
@@ -52,3 +53,10 @@ def _principal(request: Request, session: SessionDep, settings: SettingsDep) -> 
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+# Row ids in a path, within their column's type (Integer, BigInteger): a larger number is a
+# 422, not Postgres's out-of-range error.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+BigRowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# A project named in a path, as a run names it (RunCreate.project): writes create it.
+ProjectPath = Annotated[str, Path(pattern=NAME, description="project name")]

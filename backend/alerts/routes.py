@@ -14,7 +14,7 @@ from backend.alerts.schemas import (
     StopPolicyOut,
 )
 from backend.alerts.urls import UnsafeUrl, check_webhook_url
-from backend.deps import PrincipalDep, SessionDep, SettingsDep
+from backend.deps import PrincipalDep, ProjectPath, RowId, SessionDep, SettingsDep
 from backend.errors import Unprocessable
 from backend.models import Alert, AlertRule, StopPolicy
 from backend.runs.service import project_for_write, visible_project
@@ -40,7 +40,7 @@ def _alert_out(a: Alert) -> AlertOut:
 
 
 @router.put("/projects/{project}/stop-policy", response_model=StopPolicyOut)
-def put_stop_policy(project: str, body: StopPolicyIn, session: SessionDep,
+def put_stop_policy(project: ProjectPath, body: StopPolicyIn, session: SessionDep,
                     who: PrincipalDep) -> StopPolicyOut:
     """Set when runs of the project (or of `group`) are told to stop."""
     proj = project_for_write(session, who, project)
@@ -51,14 +51,15 @@ def put_stop_policy(project: str, body: StopPolicyIn, session: SessionDep,
 
 
 @router.get("/projects/{project}/stop-policy", response_model=StopPolicyList)
-def get_stop_policies(project: str, session: SessionDep, who: PrincipalDep) -> StopPolicyList:
+def get_stop_policies(project: ProjectPath, session: SessionDep,
+                      who: PrincipalDep) -> StopPolicyList:
     proj = visible_project(session, who, project)
     return StopPolicyList(policies=[_policy_out(p) for p in service.list_policies(session, proj)])
 
 
 @router.post("/projects/{project}/alert-rules", status_code=201, response_model=AlertRuleOut)
-def create_alert_rule(project: str, body: AlertRuleIn, session: SessionDep, who: PrincipalDep,
-                      settings: SettingsDep) -> AlertRuleOut:
+def create_alert_rule(project: ProjectPath, body: AlertRuleIn, session: SessionDep,
+                      who: PrincipalDep, settings: SettingsDep) -> AlertRuleOut:
     """Send the listed events to a JSON webhook or a Slack incoming webhook."""
     proj = project_for_write(session, who, project)
     try:
@@ -71,20 +72,20 @@ def create_alert_rule(project: str, body: AlertRuleIn, session: SessionDep, who:
 
 
 @router.get("/projects/{project}/alert-rules", response_model=AlertRuleList)
-def list_alert_rules(project: str, session: SessionDep, who: PrincipalDep) -> AlertRuleList:
+def list_alert_rules(project: ProjectPath, session: SessionDep, who: PrincipalDep) -> AlertRuleList:
     proj = visible_project(session, who, project)
     return AlertRuleList(rules=[_rule_out(r) for r in service.list_rules(session, proj)])
 
 
 @router.delete("/projects/{project}/alert-rules/{rule_id}", status_code=204)
-def delete_alert_rule(project: str, rule_id: int, session: SessionDep,
+def delete_alert_rule(project: ProjectPath, rule_id: RowId, session: SessionDep,
                       who: PrincipalDep) -> None:
     service.delete_rule(session, visible_project(session, who, project), rule_id)
     session.commit()
 
 
 @router.get("/projects/{project}/alerts", response_model=AlertList)
-def list_alerts(project: str, session: SessionDep, who: PrincipalDep) -> AlertList:
+def list_alerts(project: ProjectPath, session: SessionDep, who: PrincipalDep) -> AlertList:
     """Every alert fired in the project, newest first, with its delivery record."""
     proj = visible_project(session, who, project)
     return AlertList(alerts=[_alert_out(a) for a in service.list_alerts(session, proj)])

@@ -5,26 +5,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from backend.runs.schemas import IN, OUT
+from backend.runs.schemas import OUT, Body
 
 EVENTS = ("should_stop", "diverged", "stalled", "missed_target")
 Event = Literal["should_stop", "diverged", "stalled", "missed_target"]
 
 
-class KthBest(BaseModel):
-    model_config = IN
+class KthBest(Body):
     kth_best: int = Field(ge=1, le=1000)
 
 
-class Target(BaseModel):
-    model_config = IN
+class Target(Body):
     target: float
 
 
-class StopPolicyIn(BaseModel):
+class StopPolicyIn(Body):
     """PUT body. `reference`: "best_finished", {"kth_best": k} or {"target": value}."""
-
-    model_config = IN
 
     metric: str = Field(default="loss", min_length=1, max_length=256)
     mode: Literal["min", "max"] = "min"
@@ -58,9 +54,7 @@ class StopPolicyList(BaseModel):
     policies: list[StopPolicyOut]
 
 
-class AlertRuleIn(BaseModel):
-    model_config = IN
-
+class AlertRuleIn(Body):
     events: list[Event] = Field(min_length=1)
     webhook_url: str = Field(min_length=1, max_length=2048)
     channel: Literal["webhook", "slack"] = "webhook"

@@ -59,7 +59,7 @@ def create_run(body: RunCreate, response: Response, session: SessionDep, who: Pr
             fields["lr_schedule"] = validate_schedule(body.lr_schedule, body.total_steps)
         except ValidationError as exc:
             err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
+            where = (err.get("ctx") or {}).get("field") or ".".join(str(p) for p in err["loc"])
             field = f"lr_schedule.{where}" if where else "lr_schedule"
             raise Unprocessable(err["msg"], field) from None
         except ValueError as exc:  # the forecaster could not use it (validate_schedule)

@@ -8,10 +8,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     computed_field,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from backend.metrics import keys
 from workers.forecast.schedule import schedule_from_spec
@@ -21,12 +23,45 @@ OUT = ConfigDict(ser_json_inf_nan="strings", from_attributes=True)
 # Request bodies: no unknown fields, and no NaN or Infinity where a number is asked for (the
 # parser takes those non-JSON literals; Postgres's jsonb and every computation would not).
 IN = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Body(BaseModel):
+    """A request body that can be stored as sent: IN, and neither a NUL character in any text
+    nor a NaN or Infinity in free-form JSON (config), which Postgres's text and jsonb refuse."""
+
+    model_config = IN
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        where = _unstorable(value, info.field_name)
+        if where:  # the error handlers name ctx["field"], the very value, as the field
+            raise PydanticCustomError(
+                "unstorable", "{field} holds a NUL character, or a NaN or Infinity (which JSON "
+                "cannot hold): it could not be stored", {"field": where})
+        return value
+
+
+def _unstorable(obj: Any, path: str) -> str | None:
+    """The path of the first text with a NUL, or number that is NaN or infinite, in a value."""
+    if isinstance(obj, str):
+        return path if "\x00" in obj else None
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else path
+    if isinstance(obj, dict):
+        bad_key = next((k for k in obj if isinstance(k, str) and "\x00" in k), None)
+        if bad_key is not None:
+            return f"{path}.{bad_key!r}"
+        items = obj.items()
+    else:
+        items = enumerate(obj) if isinstance(obj, list | tuple) else ()
+    return next((w for k, v in items if (w := _unstorable(v, f"{path}.{k}"))), None)
+
+
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$"
 
 
-class RunCreate(BaseModel):
-    model_config = IN
-
+class RunCreate(Body):
     project: str = Field(pattern=NAME)
     name: str | None = Field(default=None, min_length=1, max_length=256)
     group: str | None = Field(default=None, max_length=256)
@@ -47,28 +82,8 @@ class RunCreate(BaseModel):
                 raise ValueError("each tag must be 1 to 64 characters")
         return tags
 
-    @field_validator("config")
-    @classmethod
-    def _finite(cls, config: dict[str, Any]) -> dict[str, Any]:
-        where = _non_finite(config, "config")
-        if where:
-            raise ValueError(f"{where} is NaN or Infinity, which JSON cannot hold: send a "
-                             "string or null")
-        return config
 
-
-def _non_finite(obj: Any, path: str) -> str | None:
-    """The path of the first NaN or infinite number in a JSON value, or None."""
-    if isinstance(obj, float):
-        return None if math.isfinite(obj) else path
-    items = (obj.items() if isinstance(obj, dict) else
-             enumerate(obj) if isinstance(obj, list) else ())
-    return next((w for k, v in items if (w := _non_finite(v, f"{path}.{k}"))), None)
-
-
-class RunUpdate(BaseModel):
-    model_config = IN
-
+class RunUpdate(Body):
     status: Literal["running", "finished", "failed", "killed"]
 
 
@@ -129,7 +144,7 @@ class HeartbeatOut(BaseModel):
     should_stop: bool
 
 
-class SignIn(BaseModel):
+class SignIn(Body):
     key: str = Field(min_length=1, max_length=256)
 
 
@@ -145,10 +160,8 @@ class ProjectList(BaseModel):
     projects: list[ProjectOut]
 
 
-class KnotsSchedule(BaseModel):
+class KnotsSchedule(Body):
     """Piecewise-linear learning rate through (step, lr) knots."""
-
-    model_config = IN
 
     knots: list[tuple[int, float]] = Field(min_length=2, max_length=10_000)
     total_steps: int | None = Field(default=None, gt=0, description="default: the last knot")
@@ -164,10 +177,8 @@ class KnotsSchedule(BaseModel):
         return knots
 
 
-class NamedSchedule(BaseModel):
+class NamedSchedule(Body):
     """A named schedule shape; `decay_*` apply to wsd."""
-
-    model_config = IN
 
     type: Literal["cosine", "linear", "constant", "wsd", "inverse_sqrt"]
     peak_lr: float = Field(gt=0)

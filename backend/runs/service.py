@@ -40,7 +40,7 @@ def create_key(session: Session, project_name: str) -> str:
 
 
 def principal_for_key(session: Session, key: str, admin_key: str) -> Principal | None:
-    if admin_key and secrets.compare_digest(key, admin_key):
+    if admin_key and secrets.compare_digest(key.encode(), admin_key.encode()):  # any text
         return Principal(project_id=None)
     row = session.scalar(select(ApiKey.project_id).where(ApiKey.key_hash == hash_key(key)))
     return None if row is None else Principal(project_id=row)

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from backend.deps import DispatcherDep, PrincipalDep, SessionDep
+from backend.deps import BigRowId, DispatcherDep, PrincipalDep, ProjectPath, SessionDep
 from backend.errors import Conflict
 from backend.models import ScalingFitRow
 from backend.runs.service import visible_project
@@ -52,7 +52,7 @@ def fit_out(row: ScalingFitRow, project: str) -> ScalingFitOut:
 
 
 @router.post("/projects/{project}/scaling-fits", status_code=201, response_model=FitCreated)
-def create_scaling_fit(project: str, body: ScalingFitIn, session: SessionDep,
+def create_scaling_fit(project: ProjectPath, body: ScalingFitIn, session: SessionDep,
                        who: PrincipalDep, dispatcher: DispatcherDep) -> FitCreated:
     """Fit a scaling law to the selected runs' final values; poll the fit until it is ready."""
     proj = visible_project(session, who, project)
@@ -63,7 +63,7 @@ def create_scaling_fit(project: str, body: ScalingFitIn, session: SessionDep,
 
 
 @router.post("/projects/{project}/hparam-laws", status_code=201, response_model=FitCreated)
-def create_hparam_law(project: str, body: HparamLawIn, session: SessionDep,
+def create_hparam_law(project: ProjectPath, body: HparamLawIn, session: SessionDep,
                       who: PrincipalDep, dispatcher: DispatcherDep) -> FitCreated:
     """Fit the optimal value of a config key (lr, batch_size) as a power law in N and D.
 
@@ -78,7 +78,8 @@ def create_hparam_law(project: str, body: HparamLawIn, session: SessionDep,
 
 
 @router.get("/projects/{project}/scaling-fits", response_model=ScalingFitList)
-def list_scaling_fits(project: str, session: SessionDep, who: PrincipalDep) -> ScalingFitList:
+def list_scaling_fits(project: ProjectPath, session: SessionDep,
+                      who: PrincipalDep) -> ScalingFitList:
     """The project's fits, newest first, without their inputs."""
     proj = visible_project(session, who, project)
     rows = service.list_fits(session, proj)
@@ -86,13 +87,14 @@ def list_scaling_fits(project: str, session: SessionDep, who: PrincipalDep) -> S
 
 
 @router.get("/scaling-fits/{fit_id}", response_model=ScalingFitOut)
-def get_scaling_fit(fit_id: int, session: SessionDep, who: PrincipalDep) -> ScalingFitOut:
+def get_scaling_fit(fit_id: BigRowId, session: SessionDep, who: PrincipalDep) -> ScalingFitOut:
     row = service.get_fit(session, who, fit_id)
     return fit_out(row, service.project_name(session, row))
 
 
 @router.post("/scaling-fits/{fit_id}/predict", response_model=PredictOut)
-def predict(fit_id: int, body: PredictIn, session: SessionDep, who: PrincipalDep) -> PredictOut:
+def predict(fit_id: BigRowId, body: PredictIn, session: SessionDep,
+            who: PrincipalDep) -> PredictOut:
     """The fitted law at a planned (N, D), with its prediction interval; 409 until ready."""
     row = service.get_fit(session, who, fit_id)
     service.require_ready(row)
@@ -101,7 +103,7 @@ def predict(fit_id: int, body: PredictIn, session: SessionDep, who: PrincipalDep
 
 @router.get("/scaling-fits/{fit_id}/frontier", response_model=FrontierOut)
 def get_frontier(
-    fit_id: int,
+    fit_id: BigRowId,
     session: SessionDep,
     who: PrincipalDep,
     compute: Annotated[list[Compute], Query(min_length=1, max_length=200,

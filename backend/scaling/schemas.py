@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from backend.runs.schemas import IN, OUT
+from backend.runs.schemas import OUT, Body
 
 # The laws of workers.forecast.scaling_laws.LAWS, spelled out so the OpenAPI lists them.
 Law = Literal["chinchilla", "compute", "data_constrained", "overtraining", "loglinear"]
@@ -13,18 +13,14 @@ HPARAM_PREFIX = "hparam:"
 Status = Literal["pending", "ready", "insufficient_data", "degenerate", "failed"]
 
 
-class RunSelector(BaseModel):
+class RunSelector(Body):
     """Which of the project's runs a fit uses: all of them, or those in `group` with every tag."""
-
-    model_config = IN
 
     group: str | None = Field(default=None, max_length=256)
     tags: list[str] = Field(default_factory=list, max_length=64)
 
 
-class ScalingFitIn(BaseModel):
-    model_config = IN
-
+class ScalingFitIn(Body):
     metric: str = Field(min_length=1, max_length=256, description="the loss-like metric fitted")
     law: Law = "chinchilla"
     runs: RunSelector = Field(default_factory=RunSelector)
@@ -34,9 +30,7 @@ class ScalingFitIn(BaseModel):
     )
 
 
-class HparamLawIn(BaseModel):
-    model_config = IN
-
+class HparamLawIn(Body):
     metric: str = Field(min_length=1, max_length=256, description="the metric each sweep minimises")
     # The law is stored as "hparam:<key>" in a 32-character column.
     hparam: str = Field(
@@ -83,9 +77,7 @@ class ScalingFitList(BaseModel):
     fits: list[ScalingFitSummary]
 
 
-class PredictIn(BaseModel):
-    model_config = IN
-
+class PredictIn(Body):
     params: float = Field(gt=0, description="model parameters N")
     tokens: float = Field(gt=0, description="training tokens D")
     unique_tokens: float | None = Field(default=None, gt=0, description="for data_constrained")
