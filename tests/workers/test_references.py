@@ -39,10 +39,14 @@ def _project(s: Session) -> Project:
 
 @contextmanager
 def counting_statements(s: Session) -> Iterator[list[str]]:
+    """The statements this session sends: only its own connection's, as jobs that other tests
+    left to the in-process dispatcher may still be running on the same engine."""
     statements: list[str] = []
+    mine = s.connection()
 
     def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
+        if conn is mine:
+            statements.append(statement)
 
     engine = s.get_bind()
     event.listen(engine, "before_cursor_execute", count)
