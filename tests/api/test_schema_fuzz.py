@@ -1,5 +1,10 @@
 """Every operation of the OpenAPI schema, called with bodies and parameters generated from it
-(Schemathesis): no input, valid or not, gets a 5xx, and every answer matches the schema."""
+(Schemathesis): no input, valid or not, gets a 5xx, and every answer matches the schema.
+
+Schemathesis's pytest plugin does not run under pytest 9 (it reads Function._nodeid), so the
+operations are looped here with Hypothesis directly, and every failing one is reported."""
+
+import os
 
 import hypothesis
 import schemathesis
@@ -22,7 +27,10 @@ def test_no_input_gets_a_server_error(settings: Settings, dispatcher: InProcessD
         op = result.ok()
 
         @hypothesis.given(case=op.as_strategy())
-        @hypothesis.settings(max_examples=50, deadline=None, database=None,
+        # 25 a operation here (~30 s); 150 ran clean three times after the fixes. CI replays
+        # the same examples (a red CI must be reproducible); a developer's run explores.
+        @hypothesis.settings(max_examples=25, deadline=None, database=None,
+                             derandomize="CI" in os.environ,
                              suppress_health_check=list(hypothesis.HealthCheck))
         def call(case):
             case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN_KEY}"},
