@@ -32,9 +32,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     webhook_allow_private: bool = False
     # How long a worker delivering an alert holds it: if the worker dies mid-attempt, the sweep
-    # sends the alert again after this. Longer than a webhook's timeout (5 s) plus the
-    # database's round trips, so no live attempt is ever doubled.
-    alert_lease_s: float = Field(default=60.0, gt=0)
+    # sends the alert again after this. Longer than a webhook's timeout (5 s, workers.delivery)
+    # plus the database's round trips, so no live attempt is ever doubled.
+    alert_lease_s: float = Field(default=60.0, gt=5)
     # Where people open the dashboard; alerts link to runs there.
     public_url: str = "http://127.0.0.1:8000"
 
