@@ -1,7 +1,8 @@
 """A Celery worker is SIGKILLed in the middle of a job, main process and pool alike (an OOM
 kill, a node lost): the job it held is neither run nor acknowledged, and Redis keeps it unacked
 until its visibility timeout (an hour). The request it served is in Postgres, so the next
-worker's sweep sends it again: the forecast catches up, and the alert is delivered."""
+worker's sweep sends it again: the forecast catches up, the scaling fit is made, and the alert
+is delivered."""
 
 import json
 import os
@@ -86,6 +87,37 @@ def test_a_forecast_job_in_flight_when_its_worker_dies_is_run_by_the_next_worker
                     lambda b: b["fitted_upto_step"] == 1990, 60,
                     "the killed worker's job was never run")
         assert body["status"] == "ready" and body["target_step"] == 4000
+    finally:
+        stop(worker)
+
+
+def test_a_scaling_fit_in_flight_when_its_worker_dies_is_run_by_the_next_worker(
+        client, pg_url, redis_url, project):
+    run_id = client.post("/api/v1/runs", json={"project": project, "params": 1e8,
+                                               "tokens": 2e9}).json()["id"]
+    client.post(f"/api/v1/runs/{run_id}/metrics",
+                json={"rows": [{"step": 100, "values": {"val_loss": 3.1}}]})
+    client.patch(f"/api/v1/runs/{run_id}", json={"status": "finished"})
+    worker = start_worker(pg_url, redis_url)
+    try:
+        probe = client.post("/api/v1/runs",
+                            json={"project": project, "total_steps": 4000}).json()["id"]
+        _post(client, probe, 0, 1000)
+        wait_for_forecast(client, probe)  # the worker consumes: the fit's job will reach it
+        frozen = _freeze(worker)
+        fit = client.post(f"/api/v1/projects/{project}/scaling-fits",
+                          json={"metric": "val_loss", "law": "chinchilla"})
+        assert fit.status_code == 201 and fit.json()["status"] == "pending"
+        time.sleep(2)  # the job reaches the frozen worker
+        _kill(worker, frozen)
+    finally:
+        stop(worker)
+    worker = start_worker(pg_url, redis_url)
+    try:
+        body = poll(lambda: client.get(f"/api/v1/scaling-fits/{fit.json()['id']}").json(),
+                    lambda b: b["status"] != "pending", 60,
+                    "the killed worker's fit was never run", every=0.3)
+        assert body["status"] == "insufficient_data" and body["n_runs"] == 1
     finally:
         stop(worker)
 
