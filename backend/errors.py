@@ -1,7 +1,8 @@
 """One error type per HTTP status and one handler: every 4xx body names the field and why.
 
 Body shape: {"error": {"status": 422, "field": "rows[3].step", "message": "..."}}.
-5xx bodies never carry internals; the traceback goes to the log.
+5xx bodies never carry internals; the traceback goes to the log. A NUL character in a path or
+query is answered here too, before any route: Postgres could not even look it up.
 """
 
 import logging
