@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from backend.alerts.routes import router as alerts_router
 from backend.db import get_engine
-from backend.errors import install_error_handlers
+from backend.errors import ERROR_RESPONSES, install_error_handlers
 from backend.forecasts.routes import router as forecasts_router
 from backend.jobs import Dispatcher
 from backend.metrics.routes import router as metrics_router
@@ -69,7 +69,7 @@ def create_app(settings: Settings, dispatcher: Dispatcher) -> FastAPI:
 
     for router in (runs_router, metrics_router, forecasts_router, alerts_router,
                    scaling_router):
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
 
     plotly_js = resources.files("plotly") / "package_data" / "plotly.min.js"
 

@@ -10,10 +10,38 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("curvecast.api")
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    field: str | None = Field(description="the field at fault, e.g. rows[3].step; null if none")
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer (API.md's error model)."""
+
+    error: ErrorDetail
+
+
+# The errors every route may answer, documented once for the OpenAPI schema (app.py): the
+# generated-input test holds the API to it (tests/api/test_schema_fuzz.py).
+ERROR_RESPONSES: dict[int | str, dict] = {
+    status: {"model": ErrorOut, "description": why} for status, why in (
+        (400, "the body is not valid JSON"),
+        (401, "no valid API key"),
+        (404, "no such run, project, metric or fit (or not visible to this key)"),
+        (409, "the request conflicts with the stored state (e.g. a fit not ready yet)"),
+        (413, "the body or batch is over its limit"),
+        (422, "a field is invalid: the answer names it"),
+        (503, "the database is unavailable: nothing was stored, retry later"),
+    )
+}
 
 
 class ApiError(Exception):

@@ -51,7 +51,8 @@ def list_projects(session: SessionDep, who: PrincipalDep) -> ProjectList:
     )
 
 
-@router.post("/runs", status_code=201, response_model=RunOut)
+@router.post("/runs", status_code=201, response_model=RunOut, responses={
+    200: {"model": RunOut, "description": "a run with this id already exists: that run"}})
 def create_run(body: RunCreate, response: Response, session: SessionDep, who: PrincipalDep):
     fields = body.model_dump(exclude_unset=True)
     if body.lr_schedule is not None:

@@ -33,3 +33,18 @@ def test_the_metrics_body_is_documented_although_it_is_parsed_by_hand(client):
     body = doc["paths"]["/api/v1/runs/{run_id}/metrics"]["post"]["requestBody"]
     schema = body["content"]["application/json"]["schema"]
     assert "rows" in schema["properties"]
+
+
+def test_every_operation_documents_the_error_body_it_answers_with(client):
+    """API.md's error model, {"error": {"status", "field", "message"}}, for each error status
+    a route may answer, instead of FastAPI's own 422 shape that the handlers never send."""
+    doc = client.get("/openapi.json").json()
+    error = doc["components"]["schemas"]["ErrorDetail"]
+    assert set(error["properties"]) == {"status", "field", "message"}
+    for path, ops in doc["paths"].items():
+        if not path.startswith("/api/v1/") or path == "/api/v1/health":
+            continue
+        for method, op in ops.items():
+            for status in ("401", "404", "422", "503"):
+                ref = op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+                assert ref.endswith("/ErrorOut"), (path, method, status)
