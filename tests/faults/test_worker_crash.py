@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,8 +36,16 @@ def client(pg_url: str, redis_url: str) -> Iterator[TestClient]:
 
 
 def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    """The processes whose parent is ``pid``, from /proc (no procps needed)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # after "(comm)": state ppid
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if ppid == pid:
+            kids.append(int(stat.parent.name))
+    return kids
 
 
 def _freeze(worker: subprocess.Popen) -> list[int]:
@@ -68,7 +77,7 @@ def _post(client, run_id: str, start: int, stop_at: int, value=None) -> None:
 def test_a_forecast_job_in_flight_when_its_worker_dies_is_run_by_the_next_worker(
         client, pg_url, redis_url, project):
     run_id = client.post("/api/v1/runs",
-                                json={"project": project, "total_steps": 4000}).json()["id"]
+                         json={"project": project, "total_steps": 4000}).json()["id"]
     worker = start_worker(pg_url, redis_url)
     try:
         _post(client, run_id, 0, 1000)
@@ -172,7 +181,7 @@ def test_an_alert_whose_delivery_was_cut_by_a_dead_worker_is_delivered_after_its
                            json={"events": ["diverged"], "webhook_url": hanging_receiver.url})
     assert r.status_code == 201, r.text
     run_id = client.post("/api/v1/runs",
-                                json={"project": project, "total_steps": 4000}).json()["id"]
+                         json={"project": project, "total_steps": 4000}).json()["id"]
     worker = start_worker(pg_url, redis_url)
     try:
         _post(client, run_id, 0, 500)
