@@ -26,21 +26,31 @@ TOTAL = 4000
 
 
 class Receiver:
-    """A webhook endpoint on loopback that records what it is sent."""
+    """A webhook endpoint on loopback that records what it is sent. ``hold_first``: it holds
+    its first request open until stopped (a delivery under way when its worker dies) and
+    answers every later one."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold_first: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.received: list[dict] = []
         self.server: ThreadingHTTPServer | None = None
+        self.first_arrived = threading.Event()
+        self._hold_first = hold_first
+        self._release = threading.Event()
 
     def start(self) -> None:
-        received = self.received
+        received, first, hold, release = (self.received, self.first_arrived,
+                                          self._hold_first, self._release)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 received.append(json.loads(body))
+                if len(received) == 1:
+                    first.set()
+                    if hold:
+                        release.wait(30)
                 self.send_response(204)
                 self.end_headers()
 
@@ -51,6 +61,7 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
+        self._release.set()
         if self.server:
             self.server.shutdown()
             self.server.server_close()

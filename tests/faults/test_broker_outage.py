@@ -73,15 +73,21 @@ def test_points_survive_a_redis_outage_and_the_forecast_catches_up(pg_url, redis
             stop(worker)
 
 
+def finished_scaling_run(client: TestClient, project: str) -> None:
+    """One finished run with N, D and a val_loss: a scaling fit's job has a run to read (too
+    few to fit, so it ends insufficient_data)."""
+    run = client.post("/api/v1/runs", json={"project": project, "params": 1e8,
+                                            "tokens": 2e9}).json()
+    client.post(f"/api/v1/runs/{run['id']}/metrics",
+                json={"rows": [{"step": 100, "values": {"val_loss": 3.1}}]})
+    client.patch(f"/api/v1/runs/{run['id']}", json={"status": "finished"})
+
+
 def test_a_scaling_fit_requested_during_an_outage_is_sent_again(pg_url, redis_server, project):
     settings = Settings(database_url=pg_url, broker_url=redis_server.url, admin_key=ADMIN_KEY)
     with TestClient(create_app(settings, CeleryDispatcher(redis_server.url))) as client:
         client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
-        run = client.post("/api/v1/runs", json={"project": project, "params": 1e8,
-                                                "tokens": 2e9}).json()
-        client.post(f"/api/v1/runs/{run['id']}/metrics",
-                    json={"rows": [{"step": 100, "values": {"val_loss": 3.1}}]})
-        client.patch(f"/api/v1/runs/{run['id']}", json={"status": "finished"})
+        finished_scaling_run(client, project)
         redis_server.stop()
         fit = client.post(f"/api/v1/projects/{project}/scaling-fits",
                           json={"metric": "val_loss", "law": "chinchilla"})

@@ -4,14 +4,11 @@ until its visibility timeout (an hour). The request it served is in Postgres, so
 worker's sweep sends it again: the forecast catches up, the scaling fit is made, and the alert
 is delivered."""
 
-import json
 import os
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,9 @@ from fastapi.testclient import TestClient
 from backend.app import create_app
 from backend.jobs import CeleryDispatcher
 from backend.settings import Settings
-from tests.conftest import ADMIN_KEY, free_port
+from tests.alerts.test_alerts import Receiver
+from tests.conftest import ADMIN_KEY
+from tests.faults.test_broker_outage import finished_scaling_run
 from tests.waiting import poll
 from tests.workers.test_celery_worker import start_worker, stop, wait_for_forecast
 
@@ -74,6 +73,17 @@ def _post(client, run_id: str, start: int, stop_at: int, value=None) -> None:
     assert client.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": rows}).status_code == 200
 
 
+def _next_worker_until(pg_url: str, redis_url: str, read: Callable[[], dict],
+                       done: Callable[[dict], bool], what: str) -> dict:
+    """Start a fresh worker (its beat sweeps every second) and wait up to 60 s until
+    ``done(read())``; the last read."""
+    worker = start_worker(pg_url, redis_url)
+    try:
+        return poll(read, done, 60, what, every=0.3)
+    finally:
+        stop(worker)
+
+
 def test_a_forecast_job_in_flight_when_its_worker_dies_is_run_by_the_next_worker(
         client, pg_url, redis_url, project):
     run_id = client.post("/api/v1/runs",
@@ -90,23 +100,16 @@ def test_a_forecast_job_in_flight_when_its_worker_dies_is_run_by_the_next_worker
         _kill(worker, frozen)
     finally:
         stop(worker)
-    worker = start_worker(pg_url, redis_url)
-    try:
-        body = poll(lambda: client.get(f"/api/v1/runs/{run_id}/forecast/loss").json(),
-                    lambda b: b["fitted_upto_step"] == 1990, 60,
-                    "the killed worker's job was never run")
-        assert body["status"] == "ready" and body["target_step"] == 4000
-    finally:
-        stop(worker)
+    body = _next_worker_until(pg_url, redis_url,
+                              lambda: client.get(f"/api/v1/runs/{run_id}/forecast/loss").json(),
+                              lambda b: b["fitted_upto_step"] == 1990,
+                              "the killed worker's job was never run")
+    assert body["status"] == "ready" and body["target_step"] == 4000
 
 
 def test_a_scaling_fit_in_flight_when_its_worker_dies_is_run_by_the_next_worker(
         client, pg_url, redis_url, project):
-    run_id = client.post("/api/v1/runs", json={"project": project, "params": 1e8,
-                                               "tokens": 2e9}).json()["id"]
-    client.post(f"/api/v1/runs/{run_id}/metrics",
-                json={"rows": [{"step": 100, "values": {"val_loss": 3.1}}]})
-    client.patch(f"/api/v1/runs/{run_id}", json={"status": "finished"})
+    finished_scaling_run(client, project)
     worker = start_worker(pg_url, redis_url)
     try:
         probe = client.post("/api/v1/runs",
@@ -121,54 +124,19 @@ def test_a_scaling_fit_in_flight_when_its_worker_dies_is_run_by_the_next_worker(
         _kill(worker, frozen)
     finally:
         stop(worker)
-    worker = start_worker(pg_url, redis_url)
-    try:
-        body = poll(lambda: client.get(f"/api/v1/scaling-fits/{fit.json()['id']}").json(),
-                    lambda b: b["status"] != "pending", 60,
-                    "the killed worker's fit was never run", every=0.3)
-        assert body["status"] == "insufficient_data" and body["n_runs"] == 1
-    finally:
-        stop(worker)
-
-
-class HangingReceiver:
-    """A webhook endpoint that holds its first request open (the delivery under way when the
-    worker dies) and answers every later one."""
-
-    def __init__(self) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}/hook"
-        self.received: list[dict] = []
-        self.first_arrived = threading.Event()
-        self.release = threading.Event()
-        received, first, release = self.received, self.first_arrived, self.release
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                if len(received) == 1:
-                    first.set()
-                    release.wait(30)
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_args) -> None:
-                pass
-
-        port = int(self.url.split(":")[2].split("/")[0])
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+    body = _next_worker_until(pg_url, redis_url,
+                              lambda: client.get(f"/api/v1/scaling-fits/{fit.json()['id']}").json(),
+                              lambda b: b["status"] != "pending",
+                              "the killed worker's fit was never run")
+    assert body["status"] == "insufficient_data" and body["n_runs"] == 1
 
 
 @pytest.fixture
-def hanging_receiver() -> Iterator[HangingReceiver]:
-    r = HangingReceiver()
+def hanging_receiver() -> Iterator[Receiver]:
+    r = Receiver(hold_first=True)
+    r.start()
     yield r
-    r.close()
+    r.stop()
 
 
 def test_an_alert_whose_delivery_was_cut_by_a_dead_worker_is_delivered_after_its_lease(
@@ -193,13 +161,10 @@ def test_an_alert_whose_delivery_was_cut_by_a_dead_worker_is_delivered_after_its
     [cut] = client.get(f"/api/v1/projects/{project}/alerts").json()["alerts"]
     assert cut["state"] == "pending" and cut["attempts"] == 1
     assert "cut short" in cut["last_error"]  # the log shows the attempt, not its outcome
-    worker = start_worker(pg_url, redis_url)
-    try:
-        [alert] = poll(lambda: client.get(f"/api/v1/projects/{project}/alerts").json(),
-                       lambda b: b["alerts"][0]["state"] != "pending", 60,
-                       "the cut delivery was never tried again")["alerts"]
-    finally:
-        stop(worker)
+    [alert] = _next_worker_until(
+        pg_url, redis_url, lambda: client.get(f"/api/v1/projects/{project}/alerts").json(),
+        lambda b: b["alerts"][0]["state"] != "pending",
+        "the cut delivery was never tried again")["alerts"]
     assert alert["state"] == "delivered" and alert["attempts"] == 2
     assert alert["last_error"] is None
     assert [a["event"] for a in hanging_receiver.received] == ["diverged", "diverged"]
