@@ -20,16 +20,14 @@ from workers.forecast.schedule import schedule_from_spec
 
 # Non-finite floats leave as the strings "NaN" / "Infinity" / "-Infinity" (API.md).
 OUT = ConfigDict(ser_json_inf_nan="strings", from_attributes=True)
-# Request bodies: no unknown fields, and no NaN or Infinity where a number is asked for (the
-# parser takes those non-JSON literals; Postgres's jsonb and every computation would not).
-IN = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Body(BaseModel):
-    """A request body that can be stored as sent: IN, and neither a NUL character in any text
-    nor a NaN or Infinity in free-form JSON (config), which Postgres's text and jsonb refuse."""
+    """A request body that can be stored as sent: no unknown fields, and neither a NUL
+    character in any text nor a NaN or Infinity anywhere (the parser takes those non-JSON
+    literals; Postgres's text and jsonb, and every computation, would not)."""
 
-    model_config = IN
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @field_validator("*")
     @classmethod
