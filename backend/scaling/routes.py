@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import Field
 
 from backend.deps import BigRowId, DispatcherDep, PrincipalDep, ProjectPath, SessionDep
 from backend.errors import Conflict
@@ -13,6 +12,7 @@ from backend.scaling import science, service
 from backend.scaling.schemas import (
     HPARAM_PREFIX,
     FitCreated,
+    Flops,
     FrontierOut,
     HparamLawIn,
     PredictIn,
@@ -25,8 +25,6 @@ from backend.scaling.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["scaling laws"])
-
-Compute = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 def _summary_fields(row: ScalingFitRow, project: str) -> dict:
@@ -106,7 +104,7 @@ def get_frontier(
     fit_id: BigRowId,
     session: SessionDep,
     who: PrincipalDep,
-    compute: Annotated[list[Compute], Query(min_length=1, max_length=200,
+    compute: Annotated[list[Flops], Query(min_length=1, max_length=200,
                                             description="FLOP budgets, e.g. compute=1e21")],
 ) -> FrontierOut:
     """The compute-optimal frontier: for each budget C = 6ND, the loss-minimising N, D."""

@@ -1,7 +1,7 @@
 """Request and response bodies of the scaling-law API (pydantic v2, the contract of API.md)."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -11,6 +11,10 @@ from backend.runs.schemas import OUT, Body
 Law = Literal["chinchilla", "compute", "data_constrained", "overtraining", "loglinear"]
 HPARAM_PREFIX = "hparam:"
 Status = Literal["pending", "ready", "insufficient_data", "degenerate", "failed"]
+# What a training run can be: beyond these a law's powers under- or overflow (a denormal FLOP
+# budget made the optimal N zero, a 500) and no run ever was.
+Size = Annotated[float, Field(ge=1.0, le=1e30)]  # parameters or tokens
+Flops = Annotated[float, Field(ge=1.0, le=1e40)]
 
 
 class RunSelector(Body):
@@ -78,10 +82,10 @@ class ScalingFitList(BaseModel):
 
 
 class PredictIn(Body):
-    params: float = Field(gt=0, description="model parameters N")
-    tokens: float = Field(gt=0, description="training tokens D")
-    unique_tokens: float | None = Field(default=None, gt=0, description="for data_constrained")
-    flops: float | None = Field(default=None, gt=0, description="training compute; else 6ND")
+    params: Size = Field(description="model parameters N")
+    tokens: Size = Field(description="training tokens D")
+    unique_tokens: Size | None = Field(default=None, description="for data_constrained")
+    flops: Flops | None = Field(default=None, description="training compute; else 6ND")
 
 
 class PredictOut(BaseModel):

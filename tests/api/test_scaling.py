@@ -282,3 +282,26 @@ def test_the_openapi_offers_every_law_the_science_knows(client):
     schema = client.get("/openapi.json").json()["components"]["schemas"]["ScalingFitIn"]
     law = schema["properties"]["law"]
     assert set(law["enum"]) == set(LAWS)
+
+
+@pytest.mark.parametrize("compute", [5e-324, 1e-300, 1e300, 1.7e308])
+def test_a_budget_outside_any_training_run_is_refused_naming_compute(client, chinchilla_fit,
+                                                                     compute):
+    """A denormal budget made N* underflow to 0 (a 500, found by the schema fuzz); a budget of
+    1e300 FLOPs is no run either."""
+    r = client.get(f"/api/v1/scaling-fits/{chinchilla_fit['id']}/frontier",
+                   params={"compute": [1e20, compute]})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"].startswith("compute")
+
+
+@pytest.mark.parametrize("field", ["params", "tokens", "unique_tokens", "flops"])
+@pytest.mark.parametrize("value", [5e-324, 1e300])
+def test_a_prediction_far_outside_any_run_is_refused_or_finite(client, chinchilla_fit, field,
+                                                               value):
+    body = {"params": 1e8, "tokens": 2e9} | {field: value}
+    r = client.post(f"/api/v1/scaling-fits/{chinchilla_fit['id']}/predict", json=body)
+    if r.status_code == 200:
+        assert all(math.isfinite(r.json()[k]) for k in ("mean", "lower", "upper")), r.text
+    else:
+        assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
