@@ -123,12 +123,14 @@ def _reference_runs(session: Session, rows: list[tuple[Run, Series]]) -> list[Re
 
 def _reference_run(session: Session, run: Run, series: Series,
                    lr: Series | None) -> ReferenceRun:
-    """One finished run as a prior, read from the database (at most 500 points a series)."""
-    steps, values = for_fitting(session, series, max_points=500)
+    """One finished run as a prior, read from the database as the run's own series is (at
+    most 2,000 points, bucket means beyond): runs that log the same steps then pair point for
+    point, which shared_noise needs."""
+    steps, values = for_fitting(session, series)
     total = int(run.total_steps or series.last_step)
     schedule = _schedule(run)
     if schedule is None and lr is not None:
-        lr_steps, lr_values = for_fitting(session, lr, max_points=500)
+        lr_steps, lr_values = for_fitting(session, lr)
         if np.isfinite(lr_values).any():
             schedule = schedule_from_logged(lr_steps, lr_values, None, total)
     return ReferenceRun(steps=steps, values=values, total_steps=total, schedule=schedule,

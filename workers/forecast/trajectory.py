@@ -52,6 +52,7 @@ from workers.forecast.guesses import starts
 from workers.forecast.laws import LAWS, Design
 from workers.forecast.memo import Memo
 from workers.forecast.schedule import Schedule, schedule_from_logged
+from workers.forecast.shared_noise import shared_noise
 from workers.forecast.transfer import canonical, digest, nearest, warm_candidates
 
 __all__ = ["MAX_REFERENCES", "ReferenceRun", "TrajectoryForecast", "effective_schedule",
@@ -320,8 +321,15 @@ def forecast_trajectory(
     # The band is where the metric will be logged; the draws stay the curve's level (see
     # _with_point_scatter). A run at its target is valued by its level alone.
     shown = sim if at_target else _with_point_scatter(sim, curve.sigma, rng)
-    lo, hi = np.quantile(shown, [alpha, 1.0 - alpha], axis=0)
     mean = np.mean(sim, axis=0)
+    shared = None if at_target else shared_noise(steps[post], values[post], references, target)
+    if shared is not None:  # (curve_step ends at the target)
+        # At the target step the finished runs' own wiggle there is known: the logged value is
+        # the level moved by it, with what is left of the scatter.
+        shown[:, -1] = _with_point_scatter(sim[:, -1:], curve.sigma * shared.scatter,
+                                           rng)[:, 0] * np.exp(shared.shift)
+        mean[-1] *= np.exp(shared.shift)
+    lo, hi = np.quantile(shown, [alpha, 1.0 - alpha], axis=0)
     top = max(weights, key=weights.get)
     fit, cand = fits[top]
     model = top if len(weights) == 1 else "mix(" + ",".join(
@@ -357,7 +365,8 @@ def forecast_trajectory(
         even_pool=pool is not None and cal is None, unwidened_samples=unwidened,
         curve_step=curve_step,
         curve_mean=mean, curve_lower=lo, curve_upper=hi,
-        prior="; ".join(n for n in (cand.prior_note, note, cal and cal.note()) if n) or None,
+        prior="; ".join(n for n in (cand.prior_note, note, cal and cal.note(),
+                                    shared and shared.note()) if n) or None,
         decay_guessed=decay_guessed,
     )
 

@@ -1,0 +1,82 @@
+"""Batch noise shared by runs that saw the same batches: the value logged at the target step is
+forecast off the level by the finished runs' own wiggle there, and only when the wiggles track."""
+
+import numpy as np
+
+from tests.forecast.synthetic import annealing_curve, wsd
+from workers.forecast.shared_noise import shared_noise
+from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
+
+TOTAL = 4000
+STEPS = np.arange(250, TOTAL + 1, 10, dtype=float)
+SCHED = wsd(TOTAL, 3200)
+DIP = -0.04  # the batches at the last step are easy ones: every run logs 4% under its line
+
+
+def _batches(seed: int) -> np.ndarray:
+    """The log noise of one data order: 2% a logged point, and a dip at the last step."""
+    noise = 0.02 * np.random.default_rng(seed).standard_normal(len(STEPS))
+    noise[-1] = DIP
+    return noise
+
+
+def _run(level: float, batches: np.ndarray, seed: int) -> np.ndarray:
+    own = 0.003 * np.random.default_rng(100 + seed).standard_normal(len(STEPS))
+    return level * annealing_curve(SCHED, STEPS) * np.exp(batches + own)
+
+
+def _refs(shared: bool) -> list[ReferenceRun]:
+    return [ReferenceRun(STEPS, _run(level, _batches(0 if shared else i + 1), i), TOTAL, SCHED,
+                         name=f"ref{i}") for i, level in enumerate((0.99, 1.0, 1.01))]
+
+
+def test_runs_that_saw_the_same_batches_forecast_the_wiggle_at_the_target_step():
+    values = _run(1.005, _batches(0), 9)
+    seen = STEPS <= TOTAL / 2
+    noise = shared_noise(STEPS[seen], values[seen], _refs(shared=True), TOTAL)
+    assert noise is not None and noise.n_runs == 3 and noise.correlation > 0.9
+    assert abs(noise.shift - DIP) < 0.01
+    assert noise.scatter < 0.4  # the tracking leaves the run's own 0.3% of the 2% scatter
+
+
+def test_runs_with_their_own_data_order_get_no_shift():
+    values = _run(1.005, _batches(0), 9)
+    seen = STEPS <= TOTAL / 2
+    assert shared_noise(STEPS[seen], values[seen], _refs(shared=False), TOTAL) is None
+
+
+def test_references_that_did_not_log_the_target_step_get_no_shift():
+    values = _run(1.005, _batches(0), 9)
+    seen = STEPS <= TOTAL / 2
+    short = [ReferenceRun(r.steps[:-1], r.values[:-1], TOTAL, SCHED) for r in _refs(True)]
+    assert shared_noise(STEPS[seen], values[seen], short, TOTAL) is None
+
+
+def test_the_forecast_of_the_logged_value_moves_by_the_shared_wiggle_and_says_so():
+    values = _run(1.005, _batches(0), 9)
+    truth = float(values[-1])
+    seen = STEPS <= TOTAL / 2
+    kw = {"total_steps": TOTAL, "schedule": SCHED}
+    shared = forecast_trajectory(STEPS[seen], values[seen], references=_refs(True), **kw)
+    alone = forecast_trajectory(STEPS[seen], values[seen], references=_refs(False), **kw)
+    assert shared.status == alone.status == "ready"
+    assert "logged the same batches" in shared.prior
+    assert alone.prior is None or "same batches" not in alone.prior
+    # The level is the same forecast; only where the value will be logged moves.
+    level_shift = np.log(shared.final_mean / float(np.mean(shared.final_samples)))
+    assert abs(level_shift - DIP) < 0.01
+    assert abs(np.log(shared.final_mean / truth)) < abs(np.log(alone.final_mean / truth)) / 2
+    assert shared.final_lower <= truth <= shared.final_upper
+    assert shared.curve_mean[-1] == shared.final_mean
+
+
+def test_references_read_as_bucket_means_of_another_width_get_no_shift():
+    """Means of 3 points sit at every third logged step: a third of the run's steps in common,
+    each the mean of other batches, which is no pairing."""
+    values = _run(1.005, _batches(0), 9)
+    seen = STEPS <= TOTAL / 2
+    n = len(STEPS) // 3 * 3
+    means = [ReferenceRun(r.steps[:n].reshape(-1, 3).mean(1), r.values[:n].reshape(-1, 3).mean(1),
+                          TOTAL, SCHED) for r in _refs(True)]
+    assert all(float(s).is_integer() for s in means[0].steps)
+    assert shared_noise(STEPS[seen], values[seen], means, int(means[0].steps[-1])) is None
