@@ -2,9 +2,10 @@
 forecast off the level by the finished runs' own wiggle there, and only when the wiggles track."""
 
 import numpy as np
+from scipy.signal import savgol_filter
 
 from tests.forecast.synthetic import annealing_curve, wsd
-from workers.forecast.shared_noise import shared_noise
+from workers.forecast.shared_noise import SMOOTH_POINTS, shared_noise, wiggles
 from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
 
 TOTAL = 4000
@@ -80,3 +81,13 @@ def test_references_read_as_bucket_means_of_another_width_get_no_shift():
                           TOTAL, SCHED) for r in _refs(True)]
     assert all(float(s).is_integer() for s in means[0].steps)
     assert shared_noise(STEPS[seen], values[seen], means, int(means[0].steps[-1])) is None
+
+
+def test_wiggles_are_savitzky_golay_residuals_left_out_of_their_own_smooth():
+    logs = np.log(_run(1.0, _batches(3), 3))
+    residual = logs - savgol_filter(logs, SMOOTH_POINTS, 2, mode="interp")
+    w = wiggles(np.exp(logs))
+    # Interior points keep 1 - 0.108 of the residual, the last one 1 - 0.356 (the hat diagonal).
+    np.testing.assert_allclose(w[len(w) // 2] * (1 - 0.10755), residual[len(w) // 2], rtol=1e-4)
+    np.testing.assert_allclose(w[-1] * (1 - 0.35630), residual[-1], rtol=1e-4)
+    assert np.corrcoef(w, residual)[0, 1] > 0.99

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import savgol_filter
 
 from workers.forecast.curve import ReferenceRun
 
@@ -42,34 +41,36 @@ class SharedNoise:
                 f"there (their wiggles track this run's, correlation {self.correlation:.2f})")
 
 
-def _leverage(n: int) -> np.ndarray:
-    """How much each point of a window pulls the local quadratic's value at itself: the hat
-    matrix diagonal of a quadratic fit to ``SMOOTH_POINTS`` points, for each of ``n`` points
-    (the first and last half-windows are fitted by the end windows, as savgol's "interp")."""
+def _hat_matrix() -> np.ndarray:
+    """The local quadratic over one window as a linear map: row k gives the fitted value at
+    point k of the window from its ``SMOOTH_POINTS`` values (Savitzky-Golay; a curve's first
+    and last half-windows take the rows of its end windows, as scipy's savgol "interp")."""
     x = np.vander(np.arange(SMOOTH_POINTS, dtype=float), 3)
-    hat = np.einsum("ij,jk,ik->i", x, np.linalg.inv(x.T @ x), x)
-    half = SMOOTH_POINTS // 2
-    return np.concatenate([hat[:half], np.full(n - 2 * half, hat[half]), hat[-half:]])
+    return x @ np.linalg.inv(x.T @ x) @ x.T
+
+
+HAT = _hat_matrix()
 
 
 def wiggles(values: np.ndarray) -> np.ndarray | None:
-    """Log values minus a local quadratic smooth of the others (leave-one-out residuals);
-    None when too short to smooth. Left in, a point pulls its own smooth: at a curve's last
-    point by 0.36 of its wiggle, which would understate the wiggle at the target step."""
-    if len(values) < SMOOTH_POINTS:
+    """Log values minus a local quadratic smooth of the others (leave-one-out residuals, the
+    residual over one minus the point's own weight in its smooth); None when too short to
+    smooth. Left in, a point pulls its own smooth: at a curve's last point by 0.36 of its
+    wiggle, which would understate the wiggle at the target step."""
+    n, half = len(values), SMOOTH_POINTS // 2
+    if n < SMOOTH_POINTS:
         return None
     logs = np.log(values)
-    smooth = savgol_filter(logs, SMOOTH_POINTS, 2, mode="interp")
-    return (logs - smooth) / (1.0 - _leverage(len(logs)))
+    smooth = np.concatenate([HAT[:half] @ logs[:SMOOTH_POINTS],
+                             np.convolve(logs, HAT[half][::-1], "valid"),
+                             HAT[-half:] @ logs[-SMOOTH_POINTS:]])
+    own = np.diag(HAT)
+    weight = np.concatenate([own[:half], np.full(n - 2 * half, own[half]), own[-half:]])
+    return (logs - smooth) / (1.0 - weight)
 
 
 def _robust_sd(x: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(x - np.median(x))))
-
-
-def _within(steps: np.ndarray, ref_steps: np.ndarray) -> int:
-    """How many of the run's points fall within the reference's logged steps."""
-    return int(np.count_nonzero((steps >= ref_steps[0]) & (steps <= ref_steps[-1])))
 
 
 def shared_noise(steps: np.ndarray, values: np.ndarray, references: Sequence[ReferenceRun],
@@ -80,34 +81,31 @@ def shared_noise(steps: np.ndarray, values: np.ndarray, references: Sequence[Ref
     own = wiggles(values)
     if own is None or not np.isfinite(own).all():
         return None
-    at = {int(s): i for i, s in enumerate(steps) if float(s).is_integer()}
-    tracking = []
+    tracking: list[tuple[np.ndarray, np.ndarray]] = []  # (steps, wiggles) of each
     for ref in references:
+        ref_steps = np.asarray(ref.steps, float)
         ref_w = wiggles(np.asarray(ref.values, float))
-        if ref_w is None or not np.isfinite(ref_w).all():
+        if ref_w is None or not np.isfinite(ref_w).all() or target not in ref_steps:
             continue
-        by_step = {int(s): w for s, w in zip(ref.steps, ref_w, strict=True)
-                   if float(s).is_integer()}
-        if target not in by_step:
+        common, mine, theirs = np.intersect1d(steps, ref_steps, return_indices=True)
+        within = np.count_nonzero((steps >= ref_steps[0]) & (steps <= ref_steps[-1]))
+        if len(common) < max(MIN_COMMON, SAME_STEPS * within):
             continue
-        common = sorted(set(at) & set(by_step))
-        if len(common) < max(MIN_COMMON, SAME_STEPS * _within(steps, ref.steps)):
-            continue
-        x = np.array([by_step[s] for s in common])
-        y = own[[at[s] for s in common]]
-        if np.corrcoef(x, y)[0, 1] >= MIN_CORRELATION:
-            tracking.append(by_step)
+        if np.corrcoef(ref_w[theirs], own[mine])[0, 1] >= MIN_CORRELATION:
+            tracking.append((ref_steps, ref_w))
     if not tracking:
         return None
-    common = sorted(set(at).intersection(*tracking))
+    common = steps
+    for ref_steps, _ in tracking:
+        common = np.intersect1d(common, ref_steps)
     if len(common) < MIN_COMMON:
         return None
-    x = np.array([[t[s] for s in common] for t in tracking]).mean(axis=0)
-    y = own[[at[s] for s in common]]
+    x = np.mean([w[np.searchsorted(t, common)] for t, w in tracking], axis=0)
+    y = own[np.searchsorted(steps, common)]
     rho = float(np.corrcoef(x, y)[0, 1])
     if rho < MIN_CORRELATION:
         return None
     beta = float(x @ y / (x @ x))
     left = _robust_sd(y - beta * x) / max(_robust_sd(y), 1e-12)
-    at_target = float(np.mean([t[target] for t in tracking]))
+    at_target = float(np.mean([w[np.searchsorted(t, target)] for t, w in tracking]))
     return SharedNoise(beta * at_target, min(left, 1.0), rho, len(tracking))
