@@ -172,6 +172,8 @@ class KnotsSchedule(Body):
             raise ValueError("knot steps must be non-negative and non-decreasing")
         if any(lr < 0 for _, lr in knots):
             raise ValueError("learning rates must be non-negative")
+        if not any(lr > 0 for _, lr in knots):  # nothing trains; no law can be fitted to it
+            raise ValueError("at least one learning rate must be positive")
         return knots
 
 

@@ -136,6 +136,8 @@ def test_a_wsd_schedule_without_its_decay_start_is_refused(client: TestClient, p
      '"total_steps": 100}}', "lr_schedule.final_lr"),
     ('{"project": "P", "lr_schedule": {"type": "wsd", "peak_lr": 0.1, "decay_start": 500, '
      '"total_steps": 100}}', "lr_schedule.decay_start"),
+    ('{"project": "P", "lr_schedule": {"knots": [[0, 0.0], [100, 0.0]]}}',
+     "lr_schedule.knots"),
 ])
 def test_a_run_no_forecast_could_use_is_refused_naming_the_field(client: TestClient, project,
                                                                  body: str, field: str):
