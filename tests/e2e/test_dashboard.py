@@ -412,3 +412,22 @@ def test_unknown_run_says_what_happened_and_how_to_go_on(signed_in: Page):
     expect(alert).to_contain_text("run 'no-such-run' not found")
     expect(alert.get_by_role("link", name="Back to projects")).to_be_visible()
     screenshot(page, "unknown-run")
+
+
+def test_a_schedule_of_many_knots_reads_as_its_span_with_the_list_folded(signed_in: Page, api):
+    # A schedule sent as the lr a run logged: a knot per logged step (the tinylm runs: 192).
+    knots = [[0, 0.0], [100, 1e-3]] + [[s, round(1e-3 * (1 - s / 2500), 9)]
+             for s in range(110, 2001, 10)]
+    run = create_run(api, "knots", "logged-lr", lr_schedule={"knots": knots})
+    page = signed_in
+    page.goto(f"/#/run/{run['id']}")
+    cell = page.locator("table.kv", has_text="Learning-rate schedule").locator(
+        "tr", has=page.locator("th", has_text="knots")).locator("td")
+    expect(cell).to_contain_text(f"{len(knots)} knots, steps 0 to 2,000, lr 0 to 0.001")
+    folded = cell.locator("details.knots")
+    expect(folded.locator("code")).to_be_hidden()
+    folded.locator("summary").click()
+    expect(folded.locator("code")).to_contain_text("[2000,0.0002]")
+    short = create_run(api, "knots", "short", lr_schedule={"knots": knots[:3]})
+    page.goto(f"/#/run/{short['id']}")
+    expect(page.locator("table.kv td", has_text="[[0,0],[100,0.001]")).to_be_visible()

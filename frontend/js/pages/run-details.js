@@ -68,17 +68,34 @@ export function forecastCaption(key, fc, summary, clk = null) {
   ];
 }
 
-function keyValueTable(caption, obj) {
+function keyValueTable(caption, obj, show = (k, v) => fmt.configValue(v)) {
   const rows = Object.entries(fmt.flatten(obj)).filter(([, v]) => v !== null);
   return h("table", { class: "data kv" }, h("caption", {}, caption),
     h("tbody", {}, rows.length ? rows.map(([k, v]) => h("tr", {},
-      h("th", { scope: "row" }, k), h("td", {}, fmt.configValue(v))))
+      h("th", { scope: "row" }, k), h("td", {}, show(k, v))))
       : h("tr", {}, h("td", { class: "muted" }, "none"))));
+}
+
+// A schedule sent as the lr a run logged has a knot per logged step: hundreds of them, which
+// the chart's lr line already draws. A few are shown as they are; more as their span, folded.
+const KNOTS_SHOWN = 8;
+
+function knots(list) {
+  if (!Array.isArray(list) || list.length <= KNOTS_SHOWN) return fmt.configValue(list);
+  const lrs = list.map(([, lr]) => lr);
+  return [
+    `${fmt.integer(list.length)} knots, steps ${fmt.integer(list[0][0])} to `
+      + `${fmt.integer(list[list.length - 1][0])}, lr ${fmt.value(Math.min(...lrs))} to `
+      + `${fmt.value(Math.max(...lrs))}`,
+    h("details", { class: "knots" }, h("summary", {}, "every knot"),
+      h("code", {}, fmt.configValue(list))),
+  ];
 }
 
 export function runSettings(run) {
   return h("section", { class: "settings", "aria-label": "Run settings" },
     keyValueTable("Config", run.config),
-    keyValueTable("Learning-rate schedule", run.lr_schedule ?? {}),
+    keyValueTable("Learning-rate schedule", run.lr_schedule ?? {},
+      (k, v) => (k === "knots" ? knots(v) : fmt.configValue(v))),
   );
 }
