@@ -6,7 +6,7 @@
    schedule, 20 seeds; anchor in the same run: scipy `curve_fit` of a plain power law on the
    same points (what a schedule-blind tool does). Target: median under 300 ms.
    Warm: the same curve with WARM_REFERENCES finished runs of the project as references (other
-   peak lrs and schedule shapes, 500 points each as the service reads them), forecast at every
+   peak lrs and schedule shapes, 1,000 points each, read as the run is), forecast at every
    1% of progress from 40% to 60% as batches would arrive; the first forecast in each 5% step
    also replays the references (trajectory._replays), the others reuse those replays.
    Warm, real: the same on real curves (bench/data/tinylm_sched), 14 finished runs offered.
@@ -75,9 +75,10 @@ def reference_curves(seed: int, n: int) -> list[tuple[dict, np.ndarray, np.ndarr
 
 
 def finished_references(seed: int) -> list[ReferenceRun]:
-    """The references as a forecast gets them: 500 points each (the most the service reads)."""
+    """The references as a forecast gets them: logged as the run is, 1,000 points each (the
+    service reads up to 2,000 a series, the run's and the references' alike)."""
     return [ReferenceRun(steps, loss, TOTAL, schedule_from_spec(spec), f"ref{i}")
-            for i, (spec, steps, loss) in enumerate(reference_curves(seed, 500))]
+            for i, (spec, steps, loss) in enumerate(reference_curves(seed, 1000))]
 
 
 def warm_fit_times(seeds: int = 3) -> dict[str, float]:
