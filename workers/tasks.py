@@ -230,8 +230,11 @@ def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
               # of the two ways (with them, and the curve alone), wider than the forecast's own
               # band; else, or where the paired check stood in for an even pool, the curve's
               # level, whose band lacks the logged points' scatter.
+              # Its mean too: the forecast's own mean is of the value to be logged, which batch
+              # noise shared with finished runs can move off the level (shared_noise).
               "decided_on": _band(drawn, fc.level)
-              | {"of": "level" if d.on_level else fc.decision_of}}
+              | {"of": "level" if d.on_level else fc.decision_of,
+                 "mean": float(np.mean(drawn))}}
     return policy, d, reason
 
 

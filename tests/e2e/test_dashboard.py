@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.api.test_shared_batches import TOTAL as SHARED_TOTAL
+from tests.api.test_shared_batches import log as log_shared
+from tests.api.test_shared_batches import loss_of
 from tests.e2e.conftest import KEY, ROOT, screenshot, update_docs
 from tests.e2e.seed import TOTAL_STEPS, create_run, log_points, wait_for_forecasts, wsd_lr
 from tests.waiting import wait_until
@@ -431,3 +434,33 @@ def test_a_schedule_of_many_knots_reads_as_its_span_with_the_list_folded(signed_
     short = create_run(api, "knots", "short", lr_schedule={"knots": knots[:3]})
     page.goto(f"/#/run/{short['id']}")
     expect(page.locator("table.kv td", has_text="[[0,0],[100,0.001]")).to_be_visible()
+
+
+def test_a_stop_in_a_sweep_on_one_data_order_shows_the_level_it_was_judged_on(signed_in: Page,
+                                                                               api):
+    # Two finished runs that saw the same batches as a worse live one: its forecast of the
+    # value to be logged at step 2,000 moves with their shared wiggle there (4% down), while
+    # the stop compares levels, which the banner shows beside it.
+    project = "one-order"
+    for i, level in enumerate((0.98, 1.02)):
+        done = create_run(api, project, f"done-{i}", group="g", total_steps=SHARED_TOTAL)
+        log_shared(api, done["id"], loss_of(level, i), SHARED_TOTAL)
+        api.patch(f"/api/v1/runs/{done['id']}", json={"status": "finished"}).raise_for_status()
+    api.put(f"/api/v1/projects/{project}/stop-policy", json={
+        "metric": "loss", "reference": "best_finished", "group": "g", "threshold": 0.9,
+        "min_progress": 0.1}).raise_for_status()
+    worse = create_run(api, project, "worse", group="g", total_steps=SHARED_TOTAL)
+    log_shared(api, worse["id"], loss_of(1.10, 9), SHARED_TOTAL // 2)
+    wait_until(lambda: api.get(f"/api/v1/runs/{worse['id']}").json()["should_stop"], 120,
+               "the server never decided to stop the worse run")
+    why = api.get(f"/api/v1/runs/{worse['id']}").json()["stop_reason"]
+    assert why["decided_on"]["of"] == "level"
+    assert why["decided_on"]["mean"] > why["forecast"]["mean"] * 1.02  # the 4% dip is not in it
+
+    page = signed_in
+    page.goto(f"/#/run/{worse['id']}")
+    expect(page.locator(".banner-stop")).to_have_text(re.compile(
+        r"^Should stop: its loss forecast \d\.\d+ \[\d\.\d+, \d\.\d+\] \(judged on the curve's "
+        r"level, without the batch noise at that step: \d\.\d+ \[\d\.\d+, \d\.\d+\]\) ends "
+        r"worse than .*best finished"))
+    screenshot(page, "run-stop-shared-batches")
