@@ -1,12 +1,17 @@
 """Batch noise shared by runs that saw the same batches: the value logged at the target step is
 forecast off the level by the finished runs' own wiggle there, and only when the wiggles track."""
 
+import os
+
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.signal import savgol_filter
 
 from tests.forecast.synthetic import annealing_curve, wsd
+from workers.forecast.curve import ReferenceRun
 from workers.forecast.shared_noise import SMOOTH_POINTS, shared_noise, wiggles
-from workers.forecast.trajectory import ReferenceRun, forecast_trajectory
+from workers.forecast.trajectory import forecast_trajectory
 
 TOTAL = 4000
 STEPS = np.arange(250, TOTAL + 1, 10, dtype=float)
@@ -91,3 +96,38 @@ def test_wiggles_are_savitzky_golay_residuals_left_out_of_their_own_smooth():
     np.testing.assert_allclose(w[len(w) // 2] * (1 - 0.10755), residual[len(w) // 2], rtol=1e-4)
     np.testing.assert_allclose(w[-1] * (1 - 0.35630), residual[-1], rtol=1e-4)
     assert np.corrcoef(w, residual)[0, 1] > 0.99
+
+
+@settings(max_examples=200, deadline=None, derandomize="CI" in os.environ, database=None)
+@given(data=st.data())
+def test_any_curves_give_a_finite_shift_or_none(data):
+    """Sweeps of shared wiggles of any size, flat or wiggle-free curves, wild values, steps
+    partly shared: never an error, never a non-finite shift (it would reach the stored
+    forecast)."""
+    grid = np.arange(0.0, 10.0 * data.draw(st.integers(SMOOTH_POINTS, 80)), 10.0)
+    shared = np.random.default_rng(data.draw(st.integers(0, 99))).standard_normal(len(grid) + 5)
+
+    def curve(steps: np.ndarray) -> np.ndarray:
+        kind = data.draw(st.sampled_from(["shared", "shared", "flat", "line", "wild"]))
+        if kind == "flat":
+            return np.full(len(steps), data.draw(st.floats(1e-6, 1e6)))
+        if kind == "line":
+            return np.exp(-steps / 1000.0)  # log-linear: no wiggle at all
+        if kind == "wild":
+            return np.array(data.draw(st.lists(st.floats(1e-6, 1e6), min_size=len(steps),
+                                               max_size=len(steps))))
+        scale = data.draw(st.floats(0.0, 0.2))
+        own = data.draw(st.floats(0.0, 0.2))
+        noise = np.random.default_rng(data.draw(st.integers(0, 99))).standard_normal(len(steps))
+        return 2.0 * np.exp(scale * shared[(steps // 10).astype(int)] + own * noise)
+
+    seen = grid[:data.draw(st.integers(SMOOTH_POINTS, len(grid)))]
+    refs = []
+    for _ in range(data.draw(st.integers(0, 3))):
+        ref_steps = np.unique(np.concatenate([grid, grid[-1] + 10.0 * np.arange(
+            data.draw(st.integers(0, 4)))]))
+        refs.append(ReferenceRun(ref_steps, curve(ref_steps), int(ref_steps[-1]), None))
+    target = int(refs[0].steps[-1]) if refs else int(grid[-1])
+    noise = shared_noise(seen, curve(seen), refs, target)
+    assert noise is None or (np.isfinite(noise.shift) and 0 <= noise.scatter <= 1
+                             and noise.correlation >= 0.5)

@@ -103,7 +103,7 @@ def shared_noise(steps: np.ndarray, values: np.ndarray, references: Sequence[Ref
     x = np.mean([w[np.searchsorted(t, common)] for t, w in tracking], axis=0)
     y = own[np.searchsorted(steps, common)]
     rho = float(np.corrcoef(x, y)[0, 1])
-    if rho < MIN_CORRELATION:
+    if not rho >= MIN_CORRELATION:  # NaN too: references that do not wiggle
         return None
     beta = float(x @ y / (x @ x))
     left = _robust_sd(y - beta * x) / max(_robust_sd(y), 1e-12)
