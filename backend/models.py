@@ -203,6 +203,9 @@ class Forecast(Base):
     final_mean: Mapped[float | None] = mapped_column(Double)
     final_lower: Mapped[float | None] = mapped_column(Double)
     final_upper: Mapped[float | None] = mapped_column(Double)
+    # The curve's level at the target: final_mean without the batch noise forecast for that
+    # step (workers.forecast.shared_noise). A finished run is a reference by its level.
+    trend_mean: Mapped[float | None] = mapped_column(Double)
     curve: Mapped[dict[str, Any]] = mapped_column(default=dict)
     p_underperform: Mapped[float | None] = mapped_column(Double)
     should_stop: Mapped[bool] = mapped_column(Boolean, default=False)

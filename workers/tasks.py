@@ -169,6 +169,7 @@ def _fields(fc: TrajectoryForecast, fitted_upto: int) -> dict[str, Any]:
         "final_mean": _finite_or_none(fc.final_mean),
         "final_lower": _finite_or_none(fc.final_lower),
         "final_upper": _finite_or_none(fc.final_upper),
+        "trend_mean": _finite_or_none(fc.trend_mean),
         "curve": {
             "step": _json_list(fc.curve_step),
             "mean": _json_list(fc.curve_mean),
@@ -317,7 +318,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
             "status": "insufficient_data", "fitted_upto_step": fitted_upto,
             "reason": "the run has no total_steps: set it (or a schedule) to give a target",
             "curve": {}, "params": {}, "model": None, "target_step": None,
-            "final_mean": None, "final_lower": None, "final_upper": None,
+            "final_mean": None, "final_lower": None, "final_upper": None, "trend_mean": None,
         })
     else:
         fields = _fields(fc, fitted_upto)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.errors import NotFound
@@ -78,9 +78,12 @@ def reference_for(session: Session, run: Run, policy: StopPolicy) -> Reference |
     k = 1 if ref["kind"] == "best_finished" else int(ref["k"])
     # A finished run's final value is its forecast at its last step (the fitted curve) when
     # there is one: a single noisy last point would move the bar. That value is an estimate,
-    # so its interval comes along as an sd for the comparison.
+    # so its interval comes along as an sd for the comparison. It is the curve's level (a run
+    # that finished before its target step may have the batch noise of that step forecast in
+    # final_mean), as a stop compares levels.
     stmt = (
-        select(Run.id, Run.name, Series.last_value, Forecast.final_mean, Forecast.final_lower,
+        select(Run.id, Run.name, Series.last_value,
+               func.coalesce(Forecast.trend_mean, Forecast.final_mean), Forecast.final_lower,
                Forecast.final_upper, Forecast.level)
         .join(Series, Series.run_id == Run.id)
         .outerjoin(Forecast, and_(Forecast.run_id == Run.id, Forecast.key == Series.key,

@@ -103,6 +103,9 @@ class TrajectoryForecast:
     final_lower: float | None = None  # the band (and curve_lower/upper): where the metric
     final_upper: float | None = None  # will be logged, the level's draws plus point scatter
     final_samples: np.ndarray | None = None  # draws of the curve's level at the target
+    # Their mean: final_mean, less the batch noise forecast for the target step itself
+    # (shared_noise). Runs are compared, and stops decided, on levels.
+    trend_mean: float | None = None
     # With finished runs as priors: the pool of the two ways (with priors, and this curve
     # alone) that a stop is decided on, weighed by the replays or, too few runs to replay,
     # even (``even_pool``); see _calibrated, _even_pool and decision_samples.
@@ -361,6 +364,7 @@ def forecast_trajectory(
     return replace(
         result, status="ready", reason=reason, model=model,
         params=_params(fit), final_mean=float(mean[-1]), final_lower=float(lo[-1]),
+        trend_mean=float(np.mean(sim[:, -1])),
         final_upper=float(hi[-1]), final_samples=sim[:, -1].copy(), pooled_samples=pool,
         even_pool=pool is not None and cal is None, unwidened_samples=unwidened,
         curve_step=curve_step,
