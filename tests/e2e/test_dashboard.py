@@ -147,6 +147,13 @@ def test_runs_table_shows_progress_forecasts_and_stop_flags(signed_in: Page, see
     screenshot(page, "run-stop-banner")
 
 
+def stop_reason_once_stopped(api, run: dict) -> dict:
+    """The run's stop reasons, once the server has decided to stop it."""
+    wait_until(lambda: api.get(f"/api/v1/runs/{run['id']}").json()["should_stop"], 120,
+               f"the server never decided to stop {run['name']!r}")
+    return api.get(f"/api/v1/runs/{run['id']}").json()["stop_reason"]
+
+
 def test_a_warm_stop_says_it_was_judged_on_both_ways_pooled(signed_in: Page, api):
     # A group with three finished cosine runs and a policy against the best of them: a worse
     # run's forecast averages its curve alone with the finished runs' priors, and its stop is
@@ -162,9 +169,7 @@ def test_a_warm_stop_says_it_was_judged_on_both_ways_pooled(signed_in: Page, api
         "min_progress": 0.1}).raise_for_status()
     worse = create_run(api, project, "worse", group="g", lr_schedule=cosine)
     log_points(api, worse, 0, 700, 2.6, seed=30)
-    wait_until(lambda: api.get(f"/api/v1/runs/{worse['id']}").json()["should_stop"], 120,
-               "the server never decided to stop the worse run")
-    why = api.get(f"/api/v1/runs/{worse['id']}").json()["stop_reason"]
+    why = stop_reason_once_stopped(api, worse)
     assert why["decided_on"]["of"] == "pool"
     assert why["decided_on"]["upper"] - why["decided_on"]["lower"] > (
         why["forecast"]["upper"] - why["forecast"]["lower"])  # the pool is the wider
@@ -451,9 +456,7 @@ def test_a_stop_in_a_sweep_on_one_data_order_shows_the_level_it_was_judged_on(si
         "min_progress": 0.1}).raise_for_status()
     worse = create_run(api, project, "worse", group="g", total_steps=SHARED_TOTAL)
     log_shared(api, worse["id"], loss_of(1.10, 9), SHARED_TOTAL // 2)
-    wait_until(lambda: api.get(f"/api/v1/runs/{worse['id']}").json()["should_stop"], 120,
-               "the server never decided to stop the worse run")
-    why = api.get(f"/api/v1/runs/{worse['id']}").json()["stop_reason"]
+    why = stop_reason_once_stopped(api, worse)
     assert why["decided_on"]["of"] == "level"
     assert why["decided_on"]["mean"] > why["forecast"]["mean"] * 1.02  # the 4% dip is not in it
 
