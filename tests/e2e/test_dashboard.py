@@ -208,6 +208,7 @@ def test_run_page_draws_forecast_band_boundary_and_schedule(signed_in: Page, see
     roles = [t["role"] for t in drawn]
     for role in ("observed", "forecast-mean", "forecast-band", "lr-logged", "lr-planned"):
         assert role in roles, roles
+    assert "forecast-final" not in roles  # its runs' batches differ: the curve's end says it
     observed = by_role(page, LOSS_PLOT, "observed")[0]
     assert observed["x"][-1] == 790
     mean = by_role(page, LOSS_PLOT, "forecast-mean")[0]
@@ -466,4 +467,11 @@ def test_a_stop_in_a_sweep_on_one_data_order_shows_the_level_it_was_judged_on(si
         r"^Should stop: its loss forecast \d\.\d+ \[\d\.\d+, \d\.\d+\] \(judged on the curve's "
         r"level, without the batch noise at that step: \d\.\d+ \[\d\.\d+, \d\.\d+\]\) ends "
         r"worse than .*best finished"))
+    # The curve runs to the target at the level; the value logged there is a point off it.
+    wait_drawn(page, LOSS_PLOT, "forecast-final")
+    final = by_role(page, LOSS_PLOT, "forecast-final")[0]
+    mean = by_role(page, LOSS_PLOT, "forecast-mean")[0]
+    assert final["x"] == [SHARED_TOTAL] and mean["x"][-1] == SHARED_TOTAL
+    assert final["y"][0] == pytest.approx(why["forecast"]["mean"])
+    assert mean["y"][-1] > final["y"][0] * 1.02  # the shared 4% dip is in the point only
     screenshot(page, "run-stop-shared-batches")

@@ -68,12 +68,16 @@ def test_the_forecast_of_the_logged_value_moves_by_the_shared_wiggle_and_says_so
     assert shared.status == alone.status == "ready"
     assert "logged the same batches" in shared.prior
     assert alone.prior is None or "same batches" not in alone.prior
-    # The level is the same forecast; only where the value will be logged moves.
-    level_shift = np.log(shared.final_mean / float(np.mean(shared.final_samples)))
-    assert abs(level_shift - DIP) < 0.01
+    # The level is the same forecast; only where the value will be logged moves. The curve
+    # stays the level, to the target.
+    assert shared.trend_mean == shared.curve_mean[-1]
+    assert np.isclose(shared.trend_mean, np.mean(shared.final_samples))
+    assert abs(np.log(shared.final_mean / shared.trend_mean) - DIP) < 0.01
     assert abs(np.log(shared.final_mean / truth)) < abs(np.log(alone.final_mean / truth)) / 2
     assert shared.final_lower <= truth <= shared.final_upper
-    assert shared.curve_mean[-1] == shared.final_mean
+    # The shared part of the scatter is forecast, so the band for the logged value narrows.
+    assert (shared.final_upper - shared.final_lower
+            < shared.curve_upper[-1] - shared.curve_lower[-1])
 
 
 def test_references_read_as_bucket_means_of_another_width_get_no_shift():

@@ -100,8 +100,11 @@ class TrajectoryForecast:
     params: dict[str, float] = field(default_factory=dict)
     level: float = 0.9
     final_mean: float | None = None
-    final_lower: float | None = None  # the band (and curve_lower/upper): where the metric
-    final_upper: float | None = None  # will be logged, the level's draws plus point scatter
+    # The band (and curve_lower/upper): where the metric will be logged, the level's draws
+    # plus point scatter. At the target step itself, final_* also take in the batch noise
+    # shared with finished runs when they show it (shared_noise), which the curve leaves out.
+    final_lower: float | None = None
+    final_upper: float | None = None
     final_samples: np.ndarray | None = None  # draws of the curve's level at the target
     # Their mean: final_mean, less the batch noise forecast for the target step itself
     # (shared_noise). Runs are compared, and stops decided, on levels.
@@ -324,15 +327,18 @@ def forecast_trajectory(
     # The band is where the metric will be logged; the draws stay the curve's level (see
     # _with_point_scatter). A run at its target is valued by its level alone.
     shown = sim if at_target else _with_point_scatter(sim, curve.sigma, rng)
+    lo, hi = np.quantile(shown, [alpha, 1.0 - alpha], axis=0)
     mean = np.mean(sim, axis=0)
+    final = float(mean[-1]), float(lo[-1]), float(hi[-1])
     shared = None if at_target else shared_noise(steps[post], values[post], references, target)
     if shared is not None:  # (curve_step ends at the target)
-        # At the target step the finished runs' own wiggle there is known: the logged value is
-        # the level moved by it, with what is left of the scatter.
-        shown[:, -1] = _with_point_scatter(sim[:, -1:], curve.sigma * shared.scatter,
-                                           rng)[:, 0] * np.exp(shared.shift)
-        mean[-1] *= np.exp(shared.shift)
-    lo, hi = np.quantile(shown, [alpha, 1.0 - alpha], axis=0)
+        # At the target step the finished runs' own wiggle there is known: the value logged
+        # there is the level moved by it, with what is left of the scatter. The curve stays
+        # the level with the points' scatter, a line to the target, not to one step's batch.
+        logged = _with_point_scatter(sim[:, -1:], curve.sigma * shared.scatter,
+                                     rng)[:, 0] * np.exp(shared.shift)
+        final = (float(mean[-1] * np.exp(shared.shift)),
+                 *(float(q) for q in np.quantile(logged, [alpha, 1.0 - alpha])))
     top = max(weights, key=weights.get)
     fit, cand = fits[top]
     model = top if len(weights) == 1 else "mix(" + ",".join(
@@ -363,9 +369,8 @@ def forecast_trajectory(
                        "size of its drop down)")
     return replace(
         result, status="ready", reason=reason, model=model,
-        params=_params(fit), final_mean=float(mean[-1]), final_lower=float(lo[-1]),
-        trend_mean=float(np.mean(sim[:, -1])),
-        final_upper=float(hi[-1]), final_samples=sim[:, -1].copy(), pooled_samples=pool,
+        params=_params(fit), final_mean=final[0], final_lower=final[1], final_upper=final[2],
+        trend_mean=float(mean[-1]), final_samples=sim[:, -1].copy(), pooled_samples=pool,
         even_pool=pool is not None and cal is None, unwidened_samples=unwidened,
         curve_step=curve_step,
         curve_mean=mean, curve_lower=lo, curve_upper=hi,

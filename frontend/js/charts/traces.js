@@ -57,7 +57,29 @@ export function forecast(fc, { x, color, name, group, inLegend = true }) {
       showlegend: inLegend,
       meta: { role: "forecast-mean" },
     },
+    ...finalValue(fc, { x, color, name, group }),
   ];
+}
+
+/**
+ * The value forecast for the target step itself, as a point with its interval, where it
+ * stands off the curve's end: runs of a sweep that saw the same batches share that step's
+ * noise, which finished runs have shown (the forecast's `prior` says so).
+ */
+function finalValue(fc, { x, color, name, group }) {
+  const { mean, lower, upper } = fc.final ?? {};
+  const end = fc.curve.mean.at(-1);
+  if (mean === null || mean === undefined || end === null || Math.abs(mean - end) <= 1e-9 * end) {
+    return [];
+  }
+  return [{
+    x: [x(fc.target_step)], y: [mean], type: "scatter", mode: "markers",
+    marker: { color, size: 8, symbol: "diamond" },
+    error_y: { type: "data", symmetric: false, array: [upper - mean], arrayminus: [mean - lower],
+               color, thickness: 1.5, width: 6 },
+    name: `${name} logged at step ${fc.target_step}`, legendgroup: group, showlegend: false,
+    meta: { role: "forecast-final" },
+  }];
 }
 
 /** The logged lr (solid) and the planned rest of the schedule (dashed), on the right axis. */
