@@ -9,6 +9,10 @@ from backend.runs.schemas import OUT
 
 
 class FinalValue(BaseModel):
+    """The value the metric will be logged at on the target step, with its `level` interval.
+    Where finished runs that saw the same batches show that step's batch noise, it is in
+    here and not in `curve`, whose last point is then the level without it."""
+
     model_config = OUT
 
     mean: float
@@ -18,6 +22,9 @@ class FinalValue(BaseModel):
 
 
 class ForecastCurve(BaseModel):
+    """The forecast curve's level to the target step; the band is where the metric will be
+    logged (the level's interval widened by the run's own point-to-point scatter)."""
+
     model_config = OUT
 
     step: list[float]
