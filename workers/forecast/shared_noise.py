@@ -55,10 +55,11 @@ HAT = _hat_matrix()
 def wiggles(values: np.ndarray) -> np.ndarray | None:
     """Log values minus a local quadratic smooth of the others (leave-one-out residuals, the
     residual over one minus the point's own weight in its smooth); None when too short to
-    smooth. Left in, a point pulls its own smooth: at a curve's last point by 0.36 of its
-    wiggle, which would understate the wiggle at the target step."""
+    smooth (or with a value no log is taken of). Left in, a point pulls its own smooth: at a
+    curve's last point by 0.36 of its wiggle, which would understate the wiggle at the target
+    step."""
     n, half = len(values), SMOOTH_POINTS // 2
-    if n < SMOOTH_POINTS:
+    if n < SMOOTH_POINTS or not np.all(values > 0):
         return None
     logs = np.log(values)
     smooth = np.concatenate([HAT[:half] @ logs[:SMOOTH_POINTS],
