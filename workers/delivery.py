@@ -35,6 +35,13 @@ def slack_text(alert: Alert) -> str:
     if forecast:
         extra = (f" Forecast {details.get('metric', '')} at step {forecast.get('target_step')}:"
                  f" {forecast['mean']:.4g} (90%: {forecast['lower']:.4g}-{forecast['upper']:.4g})")
+        # What the decision compared, where it differs from the value to be logged: the curve's
+        # level (a sweep's shared batch noise moves the logged value) or the two ways pooled.
+        on = details.get("decided_on") or {}
+        if on.get("mean") is not None and f"{on['mean']:.4g}" != f"{forecast['mean']:.4g}":
+            drawn = "the curve's level" if on.get("of") == "level" else "the two ways pooled"
+            extra += (f"; judged on {drawn}: {on['mean']:.4g}"
+                      f" (90%: {on['lower']:.4g}-{on['upper']:.4g})")
         if details.get("p_underperform") is not None:
             extra += (f", P(worse than {details.get('reference_label', 'reference')})"
                       f" = {details['p_underperform']:.2f}.")
