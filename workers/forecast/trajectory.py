@@ -106,9 +106,6 @@ class TrajectoryForecast:
     final_lower: float | None = None
     final_upper: float | None = None
     final_samples: np.ndarray | None = None  # draws of the curve's level at the target
-    # Their mean: final_mean, less the batch noise forecast for the target step itself
-    # (shared_noise). Runs are compared, and stops decided, on levels.
-    trend_mean: float | None = None
     # With finished runs as priors: the pool of the two ways (with priors, and this curve
     # alone) that a stop is decided on, weighed by the replays or, too few runs to replay,
     # even (``even_pool``); see _calibrated, _even_pool and decision_samples.
@@ -126,6 +123,12 @@ class TrajectoryForecast:
     # annealing prior: a guess, which no finished run pins down (against a finished run,
     # stopping.decide stops on such a forecast only with the paired check).
     decay_guessed: bool = False
+
+    @property
+    def trend_mean(self) -> float | None:
+        """The curve's level at the target (its last point): final_mean, less the batch noise
+        forecast for the target step itself (shared_noise). Runs are compared on levels."""
+        return float(self.curve_mean[-1]) if self.curve_mean.size else None
 
     @property
     def decision_samples(self) -> np.ndarray | None:
@@ -329,7 +332,7 @@ def forecast_trajectory(
     shown = sim if at_target else _with_point_scatter(sim, curve.sigma, rng)
     lo, hi = np.quantile(shown, [alpha, 1.0 - alpha], axis=0)
     mean = np.mean(sim, axis=0)
-    final = float(mean[-1]), float(lo[-1]), float(hi[-1])
+    final_mean, final_lower, final_upper = float(mean[-1]), float(lo[-1]), float(hi[-1])
     shared = None if at_target else shared_noise(steps[post], values[post], references, target)
     if shared is not None:  # (curve_step ends at the target)
         # At the target step the finished runs' own wiggle there is known: the value logged
@@ -337,8 +340,8 @@ def forecast_trajectory(
         # the level with the points' scatter, a line to the target, not to one step's batch.
         logged = _with_point_scatter(sim[:, -1:], curve.sigma * shared.scatter,
                                      rng)[:, 0] * np.exp(shared.shift)
-        final = (float(mean[-1] * np.exp(shared.shift)),
-                 *(float(q) for q in np.quantile(logged, [alpha, 1.0 - alpha])))
+        final_mean *= float(np.exp(shared.shift))
+        final_lower, final_upper = (float(q) for q in np.quantile(logged, [alpha, 1.0 - alpha]))
     top = max(weights, key=weights.get)
     fit, cand = fits[top]
     model = top if len(weights) == 1 else "mix(" + ",".join(
@@ -369,8 +372,8 @@ def forecast_trajectory(
                        "size of its drop down)")
     return replace(
         result, status="ready", reason=reason, model=model,
-        params=_params(fit), final_mean=final[0], final_lower=final[1], final_upper=final[2],
-        trend_mean=float(mean[-1]), final_samples=sim[:, -1].copy(), pooled_samples=pool,
+        params=_params(fit), final_mean=final_mean, final_lower=final_lower,
+        final_upper=final_upper, final_samples=sim[:, -1].copy(), pooled_samples=pool,
         even_pool=pool is not None and cal is None, unwidened_samples=unwidened,
         curve_step=curve_step,
         curve_mean=mean, curve_lower=lo, curve_upper=hi,
