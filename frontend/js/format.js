@@ -67,20 +67,26 @@ export function stopReason(why) {
   const pForecast = why.p_forecast ?? why.p_underperform;
   const paired = why.p_paired === null || why.p_paired === undefined ? ""
     : `; against that run as it was forecast at the same progress, ${percent(why.p_paired)}`;
-  // With finished runs as priors a stop is judged on two ways, with them and on the run's
-  // curve alone, pooled, whose band is wider: shown when it differs from the forecast's own.
-  // Otherwise it is judged on the curve's level, the band without the points' scatter, shown
-  // when its mean differs: the batch noise a sweep's runs share moves the value to be logged.
-  const on = why.decided_on;
-  const judged = !on ? ""
-    : on.of !== "level" && band(on) !== band(why.forecast)
-      ? ` (judged with the priors and on its curve alone, pooled: ${band(on)})`
-      : on.mean !== undefined && value(on.mean) !== value(why.forecast.mean)
-        ? ` (judged on the curve's level, without the batch noise at that step: ${interval(on)})`
-        : "";
-  return `its ${why.metric} forecast ${interval(why.forecast)}${judged} ends worse than `
+  return `its ${why.metric} forecast ${interval(why.forecast)}${judgedOn(why)} ends worse than `
     + `${why.reference_label ?? value(why.reference)} with probability ${percent(pForecast)}`
     + `${paired} (threshold ${percent(why.threshold)}, at ${percent(why.progress)} of its steps).`;
+}
+
+/** What a stop compared, where it differs from the forecast shown (else ""). */
+function judgedOn(why) {
+  const on = why.decided_on;
+  if (!on) return "";
+  // With finished runs as priors a stop is judged on two ways, with them and on the run's
+  // curve alone, pooled, whose band is wider: shown when it differs from the forecast's own.
+  if (on.of !== "level" && band(on) !== band(why.forecast)) {
+    return ` (judged with the priors and on its curve alone, pooled: ${band(on)})`;
+  }
+  // Otherwise on the curve's level, the band without the points' scatter, shown when its mean
+  // differs: the batch noise a sweep's runs share moves the value to be logged.
+  if (on.mean !== undefined && value(on.mean) !== value(why.forecast.mean)) {
+    return ` (judged on the curve's level, without the batch noise at that step: ${interval(on)})`;
+  }
+  return "";
 }
 
 /** The run's progress in [0, 1], or null when it has no planned length. */
