@@ -12,6 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine get_engine made
 
+# A Postgres session left idle inside a transaction is ended by the server after this long,
+# and the row locks it held with it. A worker frozen or cut off between two statements of a
+# write (SIGSTOP, a paused VM, a lost node) otherwise held its series row until TCP gave up
+# on it, hours, and every batch of that run waited on the lock (a test's frozen worker did,
+# 2026-12-07). Nothing of ours idles in a transaction on purpose: jobs end their reads before
+# fitting (workers.tasks, workers.scaling_tasks).
+IDLE_IN_TRANSACTION_MS = 15_000
+
 
 def normalise_url(url: str) -> str:
     """Accept plain `postgresql://` URLs and route them to psycopg 3."""
@@ -32,7 +40,9 @@ def get_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        options = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+        engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                               connect_args={"options": options})
     _ENGINES.add(engine)
     return engine
 

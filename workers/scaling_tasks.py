@@ -134,6 +134,7 @@ def _skip_note(skipped: Counter[str]) -> str:
 
 def _fit_loss_law(session: Session, row: ScalingFitRow, runs: list[Run]) -> dict[str, Any]:
     points, skipped = _loss_points(session, row, runs)
+    session.commit()  # no transaction open while fitting (backend.db.IDLE_IN_TRANSACTION_MS)
     fit = offload.call(fit_scaling, points, row.law)
     result = fit.to_dict()
     # A bootstrap refit that wandered off to non-finite values carries no information.
@@ -188,6 +189,7 @@ def _fit_hparam_law(session: Session, row: ScalingFitRow, runs: list[Run]) -> di
     # Fit only the terms the sweeps can identify: one model size says nothing about N.
     uses = tuple(u for u, col in (("params", 0), ("tokens", 1))
                  if len({o[col] for o in optima}) > 1) or ("params", "tokens")
+    session.commit()  # no transaction open while fitting (backend.db.IDLE_IN_TRANSACTION_MS)
     law = offload.call(fit_hparam_law, [o[:3] for o in optima], uses=uses)
     unusable = Counter(i["status"] for i in inputs if i["status"] != "ready")
     note = "".join(f"; {n} sweeps {why}" for why, n in sorted(unusable.items()))

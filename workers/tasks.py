@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from psycopg.errors import IdleInTransactionSessionTimeout
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from backend.alerts.service import (
@@ -179,43 +180,72 @@ def _fields(fc: TrajectoryForecast, fitted_upto: int) -> dict[str, Any]:
     }
 
 
-def _paired(session: Session, key: str, reference: Reference, inputs: _Inputs,
-            mode: str) -> float:
-    """P(underperform) against the reference run as it looked at this run's progress
-    (stopping.paired_p_underperform); NaN where that comparison cannot be made. The reference
-    run is usually among the forecast's candidates already; only an older one is read."""
-    ref = next((r for r in inputs.references if r.run_id == reference.run_id), None)
-    if ref is None:
-        other = session.get(Run, reference.run_id)
-        series = find_series(session, reference.run_id, key) if other is not None else None
-        if other is None or series is None or not series.count:
-            return float("nan")
-        ref = _reference_runs(session, [(other, series)])[0]
-    return offload.call(
-        stopping.paired_p_underperform, inputs.steps, inputs.values,
-        total_steps=inputs.total_steps, schedule=inputs.schedule, lr_steps=inputs.lr_steps,
-        lr_values=inputs.lr_values, reference=ref, reference_value=reference.value,
-        others=[r for r in inputs.references if r.run_id != ref.run_id], mode=mode,
-        reference_sd=reference.sd)
+@dataclass(frozen=True)
+class _StopInputs:
+    """What a stop decision is judged against, read before any fitting."""
+
+    policy: StopPolicy
+    reference: Reference
+    # The reference as a finished run, for the paired check; None: a target value, or a run
+    # that can no longer be read.
+    reference_run: ReferenceRun | None
 
 
-def _stop_decision(session: Session, run: Run, key: str, fc: TrajectoryForecast,
-                   inputs: _Inputs) -> tuple[StopPolicy, stopping.Decision, dict] | None:
-    """The stop policy's decision on this metric and its reasons, or None without a policy
-    or a reference. Reads only: it runs before the series row is locked, because the paired
-    check may fit two more forecasts."""
+def _stop_inputs(session: Session, run: Run, key: str,
+                 inputs: _Inputs) -> _StopInputs | None:
+    """The run's stop policy on this metric and its reference; None without either. The
+    reference run is usually among the forecast's candidates already; only an older one is
+    read, and read now, though the paired check may not be consulted: no read is left for
+    after the fits (backend.db.IDLE_IN_TRANSACTION_MS)."""
     policy = policy_for(session, run)
-    if policy is None or policy.metric != key or fc.status != "ready":
+    if policy is None or policy.metric != key:
         return None
     reference = reference_for(session, run, policy)
     if reference is None:
+        return None
+    ref = None
+    if reference.run_id:
+        ref = (next((r for r in inputs.references if r.run_id == reference.run_id), None)
+               or _finished_run(session, reference.run_id, key))
+    return _StopInputs(policy, reference, ref)
+
+
+def _finished_run(session: Session, run_id: str, key: str) -> ReferenceRun | None:
+    """One run by id as a prior; None where it or its series is gone or empty."""
+    run = session.get(Run, run_id)
+    series = find_series(session, run_id, key) if run is not None else None
+    if run is None or series is None or not series.count:
+        return None
+    return _reference_runs(session, [(run, series)])[0]
+
+
+def _paired(stop: _StopInputs, inputs: _Inputs) -> float:
+    """P(underperform) against the reference run as it looked at this run's progress
+    (stopping.paired_p_underperform); NaN where that comparison cannot be made."""
+    ref = stop.reference_run
+    if ref is None:
+        return float("nan")
+    return offload.call(
+        stopping.paired_p_underperform, inputs.steps, inputs.values,
+        total_steps=inputs.total_steps, schedule=inputs.schedule, lr_steps=inputs.lr_steps,
+        lr_values=inputs.lr_values, reference=ref, reference_value=stop.reference.value,
+        others=[r for r in inputs.references if r.run_id != ref.run_id],
+        mode=stop.policy.mode, reference_sd=stop.reference.sd)
+
+
+def _stop_decision(run: Run, key: str, fc: TrajectoryForecast, inputs: _Inputs,
+                   stop: _StopInputs) -> tuple[StopPolicy, stopping.Decision, dict] | None:
+    """The stop policy's decision on this metric and its reasons, or None on a forecast
+    that is not ready. Fits only (the paired check may fit two more forecasts): everything
+    it reads is in ``stop``."""
+    policy, reference = stop.policy, stop.reference
+    if fc.status != "ready":
         return None
     progress = (run.last_step or 0) / max(fc.target_step, 1)
     d = stopping.judge(
         fc, reference.value, policy.mode, reference.sd, policy.threshold, progress,
         policy.min_progress,
-        partial(_paired, session, key, reference, inputs, policy.mode)
-        if reference.run_id else None)
+        partial(_paired, stop, inputs) if reference.run_id else None)
     drawn = fc.checked_samples if d.on_level else fc.decision_samples
     reason = {"metric": key,
               "forecast": {"mean": fc.final_mean, "lower": fc.final_lower,
@@ -268,15 +298,26 @@ def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key
     with the database gone it can clear nothing, and every later batch would then find the
     request still pending until the sweep re-sent it (forecast_requeue_after_s, 2 min by
     default): so while the database is unreachable the job waits for it, DB_RETRY_S in all.
+    A job whose session the server ended (_database_lost) is made again the same way.
     """
     for wait in DB_RETRY_S:
         try:
             return _forecast_series(settings, dispatcher, run_id, key)
-        except OperationalError:
-            log.warning("database unreachable; forecast of %s/%s again in %g s", run_id, key,
-                        wait)
+        except DBAPIError as exc:
+            if not _database_lost(exc):
+                raise
+            log.warning("database lost (%s); forecast of %s/%s again in %g s",
+                        type(exc.orig).__name__, run_id, key, wait)
             time.sleep(wait)
     return _forecast_series(settings, dispatcher, run_id, key)  # its error is the job's
+
+
+def _database_lost(exc: DBAPIError) -> bool:
+    """The database is unreachable, or the server ended this job's session for idling in a
+    transaction (a worker frozen mid-job and resumed: backend.db.IDLE_IN_TRANSACTION_MS);
+    either way the job is worth making again."""
+    return (isinstance(exc, OperationalError)
+            or isinstance(exc.orig, IdleInTransactionSessionTimeout))
 
 
 def _forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key: str) -> str:
@@ -310,8 +351,12 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
         lr_steps, lr_values = for_fitting(session, lr) if lr else (None, None)
         inputs = _Inputs(steps, values, int(target), schedule, lr_steps, lr_values,
                          _references(session, run, key))
+        stop = _stop_inputs(session, run, key, inputs)
+        # The reads' transaction ends before the fits: a job holds none open while it
+        # computes for seconds (backend.db.IDLE_IN_TRANSACTION_MS would end it).
+        session.commit()
         fc = inputs.forecast()
-        decision = _stop_decision(session, run, key, fc, inputs)
+        decision = _stop_decision(run, key, fc, inputs, stop) if stop else None
     done = finish_request(session, series, fitted_upto)  # locks the series row first
     if fc is None:
         store_forecast(session, run_id, key, {
