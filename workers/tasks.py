@@ -13,8 +13,8 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from psycopg.errors import IdleInTransactionSessionTimeout
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 

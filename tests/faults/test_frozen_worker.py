@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from psycopg.errors import IdleInTransactionSessionTimeout
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from backend import db
