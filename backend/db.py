@@ -40,9 +40,8 @@ def get_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        options = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
-        engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
-                               connect_args={"options": options})
+        engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        event.listen(engine, "connect", _postgres_settings)
     _ENGINES.add(engine)
     return engine
 
@@ -59,6 +58,14 @@ def _forget_inherited_connections() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+
+def _postgres_settings(dbapi_conn, _record) -> None:
+    # A SET on each new connection rather than a startup `options` parameter, which
+    # connection poolers such as PgBouncer refuse by default.
+    with dbapi_conn.cursor() as cur:
+        cur.execute(f"SET idle_in_transaction_session_timeout = {int(IDLE_IN_TRANSACTION_MS)}")
+    dbapi_conn.commit()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
