@@ -2,7 +2,7 @@
 row locks of its open transaction. Postgres ends a session idle in a transaction after
 backend.db.IDLE_IN_TRANSACTION_MS, so a run's batches wait at most that long on such a
 worker; and since jobs hold no transaction open while they fit, that timeout never cuts a
-healthy job short; a job whose session it did end is made again. The timeout is 1 s here,
+healthy job short; a job whose session it did end is made again. The timeout is 2 s here,
 on an engine of these tests' own."""
 
 import threading
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from psycopg.errors import IdleInTransactionSessionTimeout
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from backend import db
@@ -23,9 +23,11 @@ from backend.metrics.reads import find_series
 from backend.settings import Settings
 from tests.conftest import ADMIN_KEY
 from tests.faults.test_broker_outage import finished_scaling_run
+from tests.waiting import wait_until
 from workers import offload, scaling_tasks, tasks
 
 TOTAL = 2000
+IDLE_MS = 2000  # the server's idle-in-transaction timeout in these tests
 
 
 class _Held:
@@ -37,9 +39,9 @@ class _Held:
 
 @pytest.fixture
 def tight(pg_url: str, monkeypatch) -> Iterator[tuple[Settings, TestClient]]:
-    """Settings and an app whose database sessions the server ends after 1 s idle in a
+    """Settings and an app whose database sessions the server ends after IDLE_MS idle in a
     transaction (a URL of their own, so an engine of their own)."""
-    monkeypatch.setattr(db, "IDLE_IN_TRANSACTION_MS", 1000)
+    monkeypatch.setattr(db, "IDLE_IN_TRANSACTION_MS", IDLE_MS)
     url = f"{pg_url}?application_name=idle-{uuid.uuid4().hex[:8]}"
     settings = Settings(database_url=url, admin_key=ADMIN_KEY, broker_url="")
     try:
@@ -48,6 +50,14 @@ def tight(pg_url: str, monkeypatch) -> Iterator[tuple[Settings, TestClient]]:
             yield settings, client
     finally:
         db.get_engine(url).dispose()
+
+
+def _waiting_on_a_lock(url: str) -> bool:
+    """A session of these tests' engine (its application_name) waits on a lock."""
+    with db.get_engine(url).connect() as conn:
+        return bool(conn.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND application_name = current_setting('application_name')")))
 
 
 def _loss(step: int, floor: float) -> float:
@@ -78,12 +88,12 @@ def test_a_worker_frozen_inside_its_write_holds_up_a_runs_batches_only_until_the
         batch = threading.Thread(target=lambda: answer.update(
             r=client.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": [
                 {"step": s, "values": {"loss": _loss(s, 2.0)}} for s in range(500, 1000, 20)]})))
-        started = time.monotonic()
         batch.start()
+        wait_until(lambda: _waiting_on_a_lock(settings.database_url), 10,
+                   "the batch never waited on the frozen worker's row lock", every=0.02)
         batch.join(30)
         assert not batch.is_alive(), "the batch still waits on the frozen worker's row lock"
         assert answer["r"].status_code == 200, answer["r"].text
-        assert time.monotonic() - started >= 0.5  # it did wait on the lock, then got it
         with pytest.raises(DBAPIError) as ended:  # the server ended the frozen session
             frozen.execute(select(1))
         assert isinstance(ended.value.orig, IdleInTransactionSessionTimeout)
@@ -98,7 +108,7 @@ def test_jobs_hold_no_transaction_open_while_they_fit(tight, project, monkeypatc
     held = _Held()
 
     def slow_call(fn, *args, **kwargs):
-        time.sleep(1.5)  # a fit slower than the idle timeout
+        time.sleep(IDLE_MS / 1000 + 0.5)  # a fit slower than the idle timeout
         return fn(*args, **kwargs)
 
     monkeypatch.setattr(offload, "call", slow_call)
@@ -138,7 +148,7 @@ def test_a_job_whose_session_the_server_ended_is_made_again(tight, project, monk
         found = reads(*args, **kwargs)
         calls.append(1)
         if len(calls) == 1:
-            time.sleep(1.5)  # frozen inside the job's read transaction
+            time.sleep(IDLE_MS / 1000 + 0.5)  # frozen inside the job's read transaction
         return found
 
     monkeypatch.setattr(tasks, "_stop_inputs", frozen_once)
