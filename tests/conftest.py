@@ -85,6 +85,13 @@ def settings(pg_url: str) -> Settings:
     return Settings(database_url=pg_url, admin_key=ADMIN_KEY, broker_url="")
 
 
+class HeldDispatcher:
+    """A dispatcher that runs nothing: a test that makes the jobs itself calls them directly."""
+
+    def send(self, task: str, *args: str | int) -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
 def dispatcher(settings: Settings) -> Iterator[InProcessDispatcher]:
     d = InProcessDispatcher()

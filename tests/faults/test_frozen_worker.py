@@ -21,7 +21,7 @@ from backend.app import create_app
 from backend.forecasts.service import finish_request
 from backend.metrics.reads import find_series
 from backend.settings import Settings
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, HeldDispatcher
 from tests.faults.test_broker_outage import finished_scaling_run
 from tests.waiting import wait_until
 from workers import offload, scaling_tasks, tasks
@@ -29,12 +29,6 @@ from workers import offload, scaling_tasks, tasks
 TOTAL = 2000
 IDLE_MS = 2000  # the server's idle-in-transaction timeout in these tests
 
-
-class _Held:
-    """A dispatcher that runs nothing: the tests run the jobs themselves."""
-
-    def send(self, task: str, *args: str | int) -> None:
-        pass
 
 
 @pytest.fixture
@@ -45,7 +39,7 @@ def tight(pg_url: str, monkeypatch) -> Iterator[tuple[Settings, TestClient]]:
     url = f"{pg_url}?application_name=idle-{uuid.uuid4().hex[:8]}"
     settings = Settings(database_url=url, admin_key=ADMIN_KEY, broker_url="")
     try:
-        with TestClient(create_app(settings, _Held())) as client:
+        with TestClient(create_app(settings, HeldDispatcher())) as client:
             client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
             yield settings, client
     finally:
@@ -105,7 +99,7 @@ def test_a_worker_frozen_inside_its_write_holds_up_a_runs_batches_only_until_the
 
 def test_jobs_hold_no_transaction_open_while_they_fit(tight, project, monkeypatch):
     settings, client = tight
-    held = _Held()
+    held = HeldDispatcher()
 
     def slow_call(fn, *args, **kwargs):
         time.sleep(IDLE_MS / 1000 + 0.5)  # a fit slower than the idle timeout
@@ -153,6 +147,6 @@ def test_a_job_whose_session_the_server_ended_is_made_again(tight, project, monk
 
     monkeypatch.setattr(tasks, "_stop_inputs", frozen_once)
     monkeypatch.setattr(tasks, "DB_RETRY_S", (0.1,))
-    assert tasks.forecast_series(settings, _Held(), run_id, "loss") == "stored"
+    assert tasks.forecast_series(settings, HeldDispatcher(), run_id, "loss") == "stored"
     assert len(calls) == 2
     assert client.get(f"/api/v1/runs/{run_id}/forecast/loss").json()["fitted_upto_step"] == 980

@@ -1,0 +1,51 @@
+"""A stop's reference run is read for the paired check even when it is older than the
+finished runs a forecast is offered (workers.tasks: the latest MAX_CANDIDATES)."""
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.app import create_app
+from backend.settings import Settings
+from tests.conftest import ADMIN_KEY, HeldDispatcher
+from workers import tasks
+
+TOTAL = 1000
+
+
+
+@pytest.fixture
+def held(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, HeldDispatcher())) as client:
+        client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        yield client
+
+
+def _run(client: TestClient, project: str, floor: float, upto: int, finish: bool) -> str:
+    run_id = client.post("/api/v1/runs", json={"project": project,
+                                               "total_steps": TOTAL}).json()["id"]
+    rows = [{"step": s, "values": {"loss": floor + 3.0 * (s + 10) ** -0.3}}
+            for s in range(0, upto, 20)]
+    assert client.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": rows}).status_code == 200
+    if finish:
+        client.patch(f"/api/v1/runs/{run_id}", json={"status": "finished"})
+    return run_id
+
+
+def test_the_paired_check_reads_a_best_run_older_than_the_candidates(held, settings, project):
+    _run(held, project, 1.9, TOTAL, finish=True)  # the best, and the first to finish
+    for i in range(tasks.MAX_CANDIDATES):  # newer, all worse: the candidates
+        _run(held, project, 2.2 + 0.01 * i, TOTAL, finish=True)
+    r = held.put(f"/api/v1/projects/{project}/stop-policy", json={
+        "metric": "loss", "mode": "min", "reference": "best_finished", "threshold": 0.9,
+        "min_progress": 0.1})
+    assert r.status_code == 200, r.text
+    worse = _run(held, project, 2.6, TOTAL // 2, finish=False)
+
+    assert tasks.forecast_series(settings, HeldDispatcher(), worse, "loss") == "stored"
+    reason = held.get(f"/api/v1/runs/{worse}").json()["stop_reason"]
+    # The oldest run's last value (no forecast of it was made), not a candidate's.
+    assert reason["reference"] == pytest.approx(1.9 + 3.0 * (TOTAL - 20 + 10) ** -0.3)
+    # The forecast asked to stop, so the paired check was consulted: it had the run to pair with.
+    assert reason["p_forecast"] >= 0.9 and reason["p_paired"] is not None
