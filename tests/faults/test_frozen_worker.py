@@ -30,7 +30,6 @@ TOTAL = 2000
 IDLE_MS = 2000  # the server's idle-in-transaction timeout in these tests
 
 
-
 @pytest.fixture
 def tight(pg_url: str, monkeypatch) -> Iterator[tuple[Settings, TestClient]]:
     """Settings and an app whose database sessions the server ends after IDLE_MS idle in a

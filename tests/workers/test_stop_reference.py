@@ -14,9 +14,9 @@ from workers import tasks
 TOTAL = 1000
 
 
-
 @pytest.fixture
 def held(settings: Settings) -> Iterator[TestClient]:
+    """The app, with no job run but those the test makes itself."""
     with TestClient(create_app(settings, HeldDispatcher())) as client:
         client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
         yield client
