@@ -127,6 +127,9 @@ def test_jobs_hold_no_transaction_open_while_they_fit(tight, project, monkeypatc
     fit = client.post(f"/api/v1/projects/{project}/scaling-fits",
                       json={"metric": "val_loss", "law": "chinchilla"}).json()
     assert scaling_tasks.fit_scaling_job(settings, held, fit["id"]) == "insufficient_data"
+    law = client.post(f"/api/v1/projects/{project}/hparam-laws",
+                      json={"metric": "val_loss", "hparam": "lr"}).json()
+    assert scaling_tasks.fit_scaling_job(settings, held, law["id"]) == "insufficient_data"
 
 
 def test_a_job_whose_session_the_server_ended_is_made_again(tight, project, monkeypatch):
