@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import median_abs_deviation
 
 from workers.forecast.curve import ReferenceRun
 
@@ -70,10 +71,6 @@ def wiggles(values: np.ndarray) -> np.ndarray | None:
     return (logs - smooth) / (1.0 - weight)
 
 
-def _robust_sd(x: np.ndarray) -> float:
-    return 1.4826 * float(np.median(np.abs(x - np.median(x))))
-
-
 def shared_noise(steps: np.ndarray, values: np.ndarray, references: Sequence[ReferenceRun],
                  target: int) -> SharedNoise | None:
     """The shift of the value logged at ``target`` from the level, from the references that
@@ -107,6 +104,8 @@ def shared_noise(steps: np.ndarray, values: np.ndarray, references: Sequence[Ref
     if not rho >= MIN_CORRELATION:  # NaN too: references that do not wiggle
         return None
     beta = float(x @ y / (x @ x))
-    left = _robust_sd(y - beta * x) / max(_robust_sd(y), 1e-12)
+    # The scatter left, as a share of the run's own (robust spreads; as a ratio, the MAD's
+    # scale to a normal sd cancels).
+    left = float(median_abs_deviation(y - beta * x) / max(median_abs_deviation(y), 1e-12))
     at_target = float(np.mean([w[np.searchsorted(t, target)] for t, w in tracking]))
     return SharedNoise(beta * at_target, min(left, 1.0), rho, len(tracking))
