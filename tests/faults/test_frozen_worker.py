@@ -53,25 +53,32 @@ def _waiting_on_a_lock(url: str) -> bool:
             "AND application_name = current_setting('application_name')")))
 
 
-def _loss(step: int, floor: float) -> float:
+def loss(step: int, floor: float) -> float:
     return floor + 3.0 * (step + 10) ** -0.3
 
 
-def _log(client: TestClient, run_id: str, start: int, stop: int, floor: float = 2.0) -> None:
-    rows = [{"step": s, "values": {"loss": _loss(s, floor)}} for s in range(start, stop, 20)]
+def log(client: TestClient, run_id: str, start: int, stop: int, floor: float = 2.0) -> None:
+    rows = [{"step": s, "values": {"loss": loss(s, floor)}} for s in range(start, stop, 20)]
     r = client.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": rows})
     assert r.status_code == 200, r.text
 
 
-def _run(client: TestClient, project: str) -> str:
-    return client.post("/api/v1/runs", json={"project": project, "total_steps": TOTAL}).json()["id"]
+def new_run(client: TestClient, project: str, total: int = TOTAL) -> str:
+    return client.post("/api/v1/runs", json={"project": project, "total_steps": total}).json()["id"]
+
+
+def stop_against_the_best_finished(client: TestClient, project: str) -> None:
+    r = client.put(f"/api/v1/projects/{project}/stop-policy", json={
+        "metric": "loss", "mode": "min", "reference": "best_finished", "threshold": 0.9,
+        "min_progress": 0.1})
+    assert r.status_code == 200, r.text
 
 
 def test_a_worker_frozen_inside_its_write_holds_up_a_runs_batches_only_until_the_server_ends_it(
         tight, project):
     settings, client = tight
-    run_id = _run(client, project)
-    _log(client, run_id, 0, 500)
+    run_id = new_run(client, project)
+    log(client, run_id, 0, 500)
     # A forecast job's write, begun as the job begins it (the series row locked first), and
     # never finished: the worker is frozen.
     frozen = db.get_sessionmaker(settings.database_url)()
@@ -80,7 +87,7 @@ def test_a_worker_frozen_inside_its_write_holds_up_a_runs_batches_only_until_the
         answer = {}
         batch = threading.Thread(target=lambda: answer.update(
             r=client.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": [
-                {"step": s, "values": {"loss": _loss(s, 2.0)}} for s in range(500, 1000, 20)]})))
+                {"step": s, "values": {"loss": loss(s, 2.0)}} for s in range(500, 1000, 20)]})))
         batch.start()
         wait_until(lambda: _waiting_on_a_lock(settings.database_url), 10,
                    "the batch never waited on the frozen worker's row lock", every=0.02)
@@ -106,15 +113,12 @@ def test_jobs_hold_no_transaction_open_while_they_fit(tight, project, monkeypatc
 
     monkeypatch.setattr(offload, "call", slow_call)
     monkeypatch.setattr(tasks, "DB_RETRY_S", ())  # a session ended by the server fails at once
-    best = _run(client, project)
-    _log(client, best, 0, TOTAL)
+    best = new_run(client, project)
+    log(client, best, 0, TOTAL)
     client.patch(f"/api/v1/runs/{best}", json={"status": "finished"})
-    r = client.put(f"/api/v1/projects/{project}/stop-policy", json={
-        "metric": "loss", "mode": "min", "reference": "best_finished", "threshold": 0.9,
-        "min_progress": 0.1})
-    assert r.status_code == 200, r.text
-    worse = _run(client, project)
-    _log(client, worse, 0, 1000, floor=2.6)
+    stop_against_the_best_finished(client, project)
+    worse = new_run(client, project)
+    log(client, worse, 0, 1000, floor=2.6)
 
     assert tasks.forecast_series(settings, held, worse, "loss") == "stored"
     run = client.get(f"/api/v1/runs/{worse}").json()
@@ -135,8 +139,8 @@ def test_jobs_hold_no_transaction_open_while_they_fit(tight, project, monkeypatc
 def test_a_job_whose_session_the_server_ended_is_made_again(tight, project, monkeypatch):
     """A worker frozen mid-job and resumed finds its session ended: the job reads again."""
     settings, client = tight
-    run_id = _run(client, project)
-    _log(client, run_id, 0, 1000)
+    run_id = new_run(client, project)
+    log(client, run_id, 0, 1000)
     reads = tasks._stop_inputs
     calls = []
 

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from backend.app import create_app
 from backend.settings import Settings
 from tests.conftest import ADMIN_KEY, HeldDispatcher
+from tests.faults.test_frozen_worker import log, loss, new_run, stop_against_the_best_finished
 from workers import tasks
 
 TOTAL = 1000
@@ -23,11 +24,8 @@ def held(settings: Settings) -> Iterator[TestClient]:
 
 
 def _run(client: TestClient, project: str, floor: float, upto: int, finish: bool) -> str:
-    run_id = client.post("/api/v1/runs", json={"project": project,
-                                               "total_steps": TOTAL}).json()["id"]
-    rows = [{"step": s, "values": {"loss": floor + 3.0 * (s + 10) ** -0.3}}
-            for s in range(0, upto, 20)]
-    assert client.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": rows}).status_code == 200
+    run_id = new_run(client, project, TOTAL)
+    log(client, run_id, 0, upto, floor)
     if finish:
         client.patch(f"/api/v1/runs/{run_id}", json={"status": "finished"})
     return run_id
@@ -37,15 +35,12 @@ def test_the_paired_check_reads_a_best_run_older_than_the_candidates(held, setti
     _run(held, project, 1.9, TOTAL, finish=True)  # the best, and the first to finish
     for i in range(tasks.MAX_CANDIDATES):  # newer, all worse: the candidates
         _run(held, project, 2.2 + 0.01 * i, TOTAL, finish=True)
-    r = held.put(f"/api/v1/projects/{project}/stop-policy", json={
-        "metric": "loss", "mode": "min", "reference": "best_finished", "threshold": 0.9,
-        "min_progress": 0.1})
-    assert r.status_code == 200, r.text
+    stop_against_the_best_finished(held, project)
     worse = _run(held, project, 2.6, TOTAL // 2, finish=False)
 
     assert tasks.forecast_series(settings, HeldDispatcher(), worse, "loss") == "stored"
     reason = held.get(f"/api/v1/runs/{worse}").json()["stop_reason"]
     # The oldest run's last value (no forecast of it was made), not a candidate's.
-    assert reason["reference"] == pytest.approx(1.9 + 3.0 * (TOTAL - 20 + 10) ** -0.3)
+    assert reason["reference"] == pytest.approx(loss(TOTAL - 20, 1.9))
     # The forecast asked to stop, so the paired check was consulted: it had the run to pair with.
     assert reason["p_forecast"] >= 0.9 and reason["p_paired"] is not None
