@@ -194,10 +194,8 @@ def freshness(base: str, project: str, run: Logged, refs: list[Logged],
 
 
 def freshness_all(base: str) -> tuple[dict[str, list[float]], list[float]]:
-    """Batch -> forecast seconds per case, and the round trips of the polls made meanwhile.
-    Every case's batches are ~9 % of the run apart, so each enters a new 5 % step and its
-    forecast replays the references: the worst case. The real run is also logged in 1 %
-    batches (REALISTIC_BATCHES), a fast trainer's cadence, where most reuse the replays."""
+    """Batch -> forecast seconds per case (the worst case's 10 batches, and the real run again
+    in REALISTIC_BATCHES), and the round trips of the polls made meanwhile."""
     answered: list[float] = []
     cases = freshness_cases()
     out = {case: freshness(base, f"bench-fresh-{case.replace(', ', '-')}", run, refs,
