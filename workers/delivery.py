@@ -35,19 +35,28 @@ def slack_text(alert: Alert) -> str:
     if forecast:
         extra = (f" Forecast {details.get('metric', '')} at step {forecast.get('target_step')}:"
                  f" {forecast['mean']:.4g} (90%: {forecast['lower']:.4g}-{forecast['upper']:.4g})")
-        # What the decision compared, where it differs from the value to be logged: the curve's
-        # level (a sweep's shared batch noise moves the logged value) or the two ways pooled.
-        on = details.get("decided_on") or {}
-        if on.get("mean") is not None and f"{on['mean']:.4g}" != f"{forecast['mean']:.4g}":
-            drawn = "the curve's level" if on.get("of") == "level" else "the two ways pooled"
-            extra += (f"; judged on {drawn}: {on['mean']:.4g}"
-                      f" (90%: {on['lower']:.4g}-{on['upper']:.4g})")
+        extra += _judged_on(details.get("decided_on") or {}, forecast)
         if details.get("p_underperform") is not None:
             extra += (f", P(worse than {details.get('reference_label', 'reference')})"
                       f" = {details['p_underperform']:.2f}.")
     elif details.get("reason"):
         extra = f" {details['reason']}."
     return f"Run <{p['dashboard_url']}|{p['run_name']}> {what}.{extra}"
+
+
+def _judged_on(on: dict, forecast: dict) -> str:
+    """What the decision compared, where it differs from the forecast shown (else ""), by the
+    dashboard's rule (frontend/js/format.js, judgedOn): the two ways pooled where their band
+    differs, else the curve's level where its mean does (a sweep's shared batch noise moves
+    the logged value)."""
+    if on.get("lower") is None or on.get("upper") is None:
+        return ""
+    band = f"90%: {on['lower']:.4g}-{on['upper']:.4g}"
+    if on.get("of") != "level" and band != f"90%: {forecast['lower']:.4g}-{forecast['upper']:.4g}":
+        return f"; judged with the priors and on its curve alone, pooled ({band})"
+    if on.get("mean") is not None and f"{on['mean']:.4g}" != f"{forecast['mean']:.4g}":
+        return f"; judged on the curve's level: {on['mean']:.4g} ({band})"
+    return ""
 
 
 def _body(alert: Alert, rule: AlertRule) -> dict:

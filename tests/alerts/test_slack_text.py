@@ -24,7 +24,14 @@ def test_a_stop_judged_on_the_level_says_so_beside_the_value_to_be_logged():
     assert text.index("judged on") < text.index("P(worse than best finished run 'a'")
 
 
-def test_nothing_is_added_where_the_draws_decided_on_have_the_forecasts_mean():
-    assert "judged on" not in slack_text(_alert({"mean": 2.30, "lower": 2.2, "upper": 2.4,
-                                                 "of": "pool"}))
-    assert "judged on" not in slack_text(_alert(None))  # stored before the mean was kept
+def test_a_stop_judged_on_both_ways_pooled_shows_their_band_as_the_dashboard_does():
+    # Same mean as the forecast shown, but the pool's band (with the priors, and the curve
+    # alone) is wider: the Slack line says so, as the dashboard's stop reason does.
+    text = slack_text(_alert({"mean": 2.30, "lower": 2.2, "upper": 2.4, "of": "pool"}))
+    assert "judged with the priors and on its curve alone, pooled (90%: 2.2-2.4)" in text
+
+
+def test_nothing_is_added_where_the_draws_decided_on_are_the_forecast_shown():
+    assert "judged" not in slack_text(_alert({**FORECAST, "of": "pool"}))
+    assert "judged" not in slack_text(_alert({**FORECAST, "of": "level"}))
+    assert "judged" not in slack_text(_alert(None))  # stored before decided_on was kept
