@@ -223,18 +223,22 @@ def main() -> None:
     (WORK / "fresh.db").unlink(missing_ok=True)
     with curvecast_server(sqlite) as base:
         embedded = freshness_all(base)
-    report("embedded (SQLite, in-process)", embedded)
+    report("embedded (SQLite, in-process)", embedded, fits["anchor"])
     db, broker = fresh_database("curvecast_fresh"), "redis://127.0.0.1:6379/12"
     with curvecast_server(db, broker) as base, celery_worker(db, broker, log_name="fresh-worker"):
         celery = freshness_all(base)
-    report("Postgres + Celery worker", celery)
+    report("Postgres + Celery worker", celery, fits["anchor"])
 
 
-def report(mode: str, measured: tuple[dict[str, list[float]], list[float]]) -> None:
+def report(mode: str, measured: tuple[dict[str, list[float]], list[float]],
+           anchor_ms: float) -> None:
+    """Each case's seconds, the median also as a ratio to the anchor (the day's machine speed:
+    it varied 2.6x between two sessions)."""
     seconds, answered = measured
     for case, s in seconds.items():
-        print(f"batch -> forecast, {mode}, {case}: median "
-              f"{statistics.median(s):.2f} s, p90 {np.quantile(s, 0.9):.2f} s, "
+        median = statistics.median(s)
+        print(f"batch -> forecast, {mode}, {case}: median {median:.2f} s "
+              f"({median * 1e3 / anchor_ms:.0f}x the anchor), p90 {np.quantile(s, 0.9):.2f} s, "
               f"max {max(s):.2f} s ({len(s)} batches)")
     ms = np.array(answered) * 1e3
     print(f"GET forecast while waiting, {mode}: median {np.median(ms):.1f} ms, "
