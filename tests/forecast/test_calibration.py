@@ -40,6 +40,40 @@ def test_a_bias_the_replays_share_is_removed_and_narrow_bands_widened():
     assert "5 finished runs" in cal.note()
 
 
+def test_in_an_lr_sweep_the_bias_is_taken_at_this_runs_lr_not_averaged_over_the_others():
+    # The replays' errors grow with their peak lr (a line in log lr, plus a little scatter),
+    # and this run has the sweep's top lr: its bias is the line's value there (0.06), where
+    # the mean over the sweep (0.025, less after shrinkage) would leave most of it.
+    actual = [2.0, 2.1, 2.2, 2.3, 2.4, 2.5]
+    log_lr = np.log([1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0])  # peak lr / this run's
+    err = 0.06 + 0.02 * log_lr + np.array([0.002, -0.001, 0.001, -0.002, 0.001, -0.001])
+    replays = _replays(actual, list(np.exp(err)), 0.01)
+    by_lr = calibration(replays, actual, list(log_lr))
+    flat = calibration(replays, actual)
+    assert by_lr is not None and flat is not None and by_lr.by_lr and not flat.by_lr
+    assert abs(by_lr.bias - 0.06) < 0.004  # the line at this run's lr
+    assert flat.bias < 0.026  # the mean, shrunk: the spread of the sweep looks like noise
+    assert by_lr.spread < 0.5 * flat.spread  # the line explains what the mean called spread
+    assert "a line in their peak lr" in by_lr.note()
+    # Beyond the replays' lrs the line is not extrapolated: taken at the nearest of them.
+    below = calibration(replays, actual, list(log_lr + np.log(64.0)))  # this run at 1/64
+    assert below is not None and abs(below.bias - float(err[0])) < 0.006
+
+
+def test_without_a_spread_of_lrs_or_enough_replays_the_bias_is_the_mean():
+    actual = [2.0, 2.1, 2.2, 2.3, 2.4, 2.5]
+    err = np.array([0.05, 0.06, 0.04, 0.055, 0.045, 0.05])
+    replays = _replays(actual, list(np.exp(err)), 0.01)
+    flat = calibration(replays, actual)
+    one_lr = calibration(replays, actual, [0.0] * 6)  # a sweep of schedules at one lr
+    near = calibration(replays, actual, list(np.log([1.0, 1.1, 1.2, 1.0, 1.1, 1.2])))
+    few = calibration(replays[:4], actual[:4], list(np.log([0.25, 1.0, 4.0, 8.0])))
+    few_flat = calibration(replays[:4], actual[:4])
+    for cal, ref in ((one_lr, flat), (near, flat), (few, few_flat)):
+        assert cal is not None and ref is not None and not cal.by_lr
+        assert (cal.bias, cal.ratio, cal.spread) == (ref.bias, ref.ratio, ref.spread)
+
+
 def test_errors_within_their_own_noise_are_mostly_not_removed():
     rng = np.random.default_rng(0)
     actual = list(2.0 + rng.random(8))

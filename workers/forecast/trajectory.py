@@ -14,7 +14,7 @@ depend only on the references and are memoised.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -465,25 +465,27 @@ def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
     alone stops the better run about one time in ten at a 0.9 threshold; a stop cannot be
     undone, so it waits until both ways' draws say so (bench/RESULTS.md, 2026-12-06)."""
     with_priors = _replays(alike, progress, seed, priors=True)
-    cal = _calibration_of(with_priors)
+    log_lr = _log_peak_ratios(alike, sched, horizon)
+    cal = _calibration_of(with_priors, log_lr)
     last, end = float(curve_step[0]), float(curve_step[-1])
     grow = np.clip((curve_step - last) / max(end - last, 1.0), 0.0, 1.0) ** HORIZON_POWER
     if cal is None:
         pool = _even_pool(sim, curve, sched, horizon, curve_step, rng)
-        few = _calibration_of(with_priors, few_run_calibration)
+        few = _few_run_calibration_of(with_priors)
         if few is None:
             return _Calibrated(sim, None, None, pool)
         return _Calibrated(few.apply(sim, grow, rng), None, few.note(), pool, sim[:, -1].copy())
     # The references' shapes help where the runs are alike and mislead where they are not
     # (other lrs of a sweep early in a run); the replays are the only evidence of which.
     alone_replays = _replays(alike, progress, seed, priors=False)
-    own = _calibration_of(alone_replays)
+    own = _calibration_of(alone_replays, log_lr)
     alone = of_average = None
     if own is not None:
         alone = _alone(curve, sched, horizon, curve_step, rng)
     if own is not None and alone is not None:
         share = own.spread**-2 / (own.spread**-2 + cal.spread**-2)
-        of_average = _calibration_of(_averaged_replays(with_priors, alone_replays, share, rng))
+        of_average = _calibration_of(_averaged_replays(with_priors, alone_replays, share, rng),
+                                     log_lr)
     if of_average is None:  # no average to make: the forecast with priors, calibrated
         return _Calibrated(cal.apply(sim, grow, rng), cal, None, None)
     # Each way as its replays measured it: the pool is wider than either way erred already,
@@ -612,11 +614,29 @@ def _replays(refs: Sequence[ReferenceRun], progress: float, seed: int, *,
 
 
 def _calibration_of(replays: Sequence[Replayed | None],
-                    make: Callable[[list[np.ndarray], list[float]], Calibration | None]
-                    = calibration) -> Calibration | None:
-    """``make`` (calibration, or few_run_calibration) of the replays that gave a forecast."""
+                    log_lr: Sequence[float] | None = None) -> Calibration | None:
+    """calibration() of the replays that gave a forecast (``log_lr``: see calibration)."""
+    done = [i for i, r in enumerate(replays) if r is not None]
+    return calibration([replays[i][0] for i in done], [replays[i][1] for i in done],
+                       None if log_lr is None else [log_lr[i] for i in done])
+
+
+def _few_run_calibration_of(replays: Sequence[Replayed | None]) -> Calibration | None:
+    """few_run_calibration() of the replays that gave a forecast."""
     done = [r for r in replays if r is not None]
-    return make([p for p, _ in done], [a for _, a in done])
+    return few_run_calibration([p for p, _ in done], [a for _, a in done])
+
+
+def _log_peak_ratios(refs: Sequence[ReferenceRun], sched: Schedule | None,
+                     horizon: int) -> list[float] | None:
+    """Each reference's log(peak lr / this run's), or None without schedules to compare."""
+    if sched is None or any(r.schedule is None for r in refs):
+        return None
+    peak = sched.peak_lr(horizon)
+    if not peak > 0:
+        return None
+    ratios = [r.schedule.peak_lr(max(r.total_steps, 1)) / peak for r in refs]
+    return [float(np.log(q)) if q > 0 else float("nan") for q in ratios]
 
 
 def _replay_one(refs: Sequence[ReferenceRun], i: int, progress: float, seed: int,
