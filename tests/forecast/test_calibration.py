@@ -5,6 +5,7 @@ import re
 import numpy as np
 
 from tests.forecast.synthetic import noisy
+from workers.forecast import calibration as calibration_module
 from workers.forecast import trajectory, transfer
 from workers.forecast.calibration import (
     Z90,
@@ -168,6 +169,41 @@ def test_finished_runs_that_show_a_late_drop_correct_a_forecast_made_before_it()
     assert abs(cal_err) < plain_err / 3
     assert cal.final_lower <= truth <= cal.final_upper
     assert "calibrated on 5 finished runs" in cal.prior
+
+
+def _lr_sweep_run(lr_ratio: float, upto: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """A run of an lr sweep (peak lr 1e-3 x ``lr_ratio``) whose late drop, which no law has,
+    grows with its lr: a forecast made before it errs by more the higher the lr."""
+    drop = 0.06 * (1.0 + np.log2(lr_ratio))
+
+    def law(t: np.ndarray) -> np.ndarray:
+        return 1.8 + 2.7 * t**-0.3 - drop / (1 + np.exp(-(t - 0.7 * TOTAL) / (0.04 * TOTAL)))
+
+    t = np.arange(250, upto + 1, 25, dtype=float)
+    return t, noisy(law(t), 2e-3, np.random.default_rng(seed)), float(law(np.array([TOTAL]))[0])
+
+
+def _constant_at(lr_ratio: float):
+    return schedule_from_spec({"type": "constant", "peak_lr": 1e-3 * lr_ratio,
+                               "warmup_steps": 200, "total_steps": TOTAL})
+
+
+def test_in_an_lr_sweep_a_run_is_corrected_by_how_the_replays_erred_at_its_lr(monkeypatch):
+    refs = []
+    for i, ratio in enumerate((1.0, 1.5, 2.0, 3.0, 4.0, 8.0)):
+        rt, ry, _ = _lr_sweep_run(ratio, TOTAL, seed=30 + i)
+        refs.append(ReferenceRun(rt, ry, TOTAL, _constant_at(ratio), name=f"lr{ratio}"))
+    t, y, truth = _lr_sweep_run(6.0, TOTAL // 2, seed=3)
+    by_lr = forecast_trajectory(t, y, total_steps=TOTAL, schedule=_constant_at(6.0),
+                                references=refs)
+    monkeypatch.setattr(calibration_module, "LR_LINE_RUNS", 100)  # the replays' mean instead
+    by_mean = forecast_trajectory(t, y, total_steps=TOTAL, schedule=_constant_at(6.0),
+                                  references=refs)
+    assert "a line in their peak lr" in by_lr.prior and "a line" not in by_mean.prior
+    # The mean of the sweep's errors under-corrects the run with the second-largest drop.
+    assert by_mean.final_mean / truth - 1 > 0.015
+    assert abs(by_lr.final_mean / truth - 1) < 0.5 * (by_mean.final_mean / truth - 1)
+    assert by_lr.final_lower <= truth <= by_lr.final_upper
 
 
 def test_references_are_fitted_jointly_once_and_replayed_once_per_progress_step():
