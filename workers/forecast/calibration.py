@@ -25,6 +25,10 @@ from workers.forecast.fit import antithetic_normal
 MIN_RUNS = 3  # fewer replayed runs say nothing about a bias or a spread
 TRUTH_SPAN = 0.02  # a finished run ended at the mean of its last 2% of steps (batch noise)
 Z90 = 1.6449  # normal quantile of a central 90% interval
+# A bias along the peak lr (calibration) needs this many replays and this spread of their lrs
+# (a ratio), and is not extrapolated beyond them.
+LR_LINE_RUNS = 5
+LR_LINE_SPAN = 1.5
 
 
 @dataclass(frozen=True)
@@ -136,12 +140,6 @@ def few_run_calibration(predicted: list[np.ndarray],
         return None
     ratio = float(np.sqrt((1.0 + np.sum((err / own) ** 2)) / (len(err) + 1)))
     return Calibration(tuple(float(e) for e in err), 0.0, ratio, float("inf"), prior_runs=1)
-
-
-# A line in log peak lr needs this many replays and this spread of their lrs (a ratio), and is
-# not extrapolated beyond them.
-LR_LINE_RUNS = 5
-LR_LINE_SPAN = 1.5
 
 
 def calibration(predicted: list[np.ndarray], actual: list[float],
