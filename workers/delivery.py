@@ -34,7 +34,7 @@ def slack_text(alert: Alert) -> str:
     extra = ""
     if forecast:
         extra = (f" Forecast {details.get('metric', '')} at step {forecast.get('target_step')}:"
-                 f" {forecast['mean']:.4g} (90%: {forecast['lower']:.4g}-{forecast['upper']:.4g})")
+                 f" {forecast['mean']:.4g} ({_band(forecast)})")
         extra += _judged_on(details.get("decided_on") or {}, forecast)
         if details.get("p_underperform") is not None:
             extra += (f", P(worse than {details.get('reference_label', 'reference')})"
@@ -51,12 +51,16 @@ def _judged_on(on: dict, forecast: dict) -> str:
     the logged value)."""
     if on.get("lower") is None or on.get("upper") is None:
         return ""
-    band = f"90%: {on['lower']:.4g}-{on['upper']:.4g}"
-    if on.get("of") != "level" and band != f"90%: {forecast['lower']:.4g}-{forecast['upper']:.4g}":
-        return f"; judged with the priors and on its curve alone, pooled ({band})"
+    if on.get("of") != "level" and _band(on) != _band(forecast):
+        return f"; judged with the priors and on its curve alone, pooled ({_band(on)})"
     if on.get("mean") is not None and f"{on['mean']:.4g}" != f"{forecast['mean']:.4g}":
-        return f"; judged on the curve's level: {on['mean']:.4g} ({band})"
+        return f"; judged on the curve's level: {on['mean']:.4g} ({_band(on)})"
     return ""
+
+
+def _band(b: dict) -> str:
+    """A 90% band as the line shows it (and compares it: to its 4 significant digits)."""
+    return f"90%: {b['lower']:.4g}-{b['upper']:.4g}"
 
 
 def _body(alert: Alert, rule: AlertRule) -> dict:

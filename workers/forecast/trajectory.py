@@ -471,7 +471,7 @@ def _calibrated(sim: np.ndarray, alike: Sequence[ReferenceRun], curve: Curve,
     grow = np.clip((curve_step - last) / max(end - last, 1.0), 0.0, 1.0) ** HORIZON_POWER
     if cal is None:
         pool = _even_pool(sim, curve, sched, horizon, curve_step, rng)
-        few = _few_run_calibration_of(with_priors)
+        few = few_run_calibration(*_done(with_priors)[:2])
         if few is None:
             return _Calibrated(sim, None, None, pool)
         return _Calibrated(few.apply(sim, grow, rng), None, few.note(), pool, sim[:, -1].copy())
@@ -613,18 +613,17 @@ def _replays(refs: Sequence[ReferenceRun], progress: float, seed: int, *,
         _replay_one(refs, i, at, seed, priors) for i in range(len(refs))))
 
 
+def _done(replays: Sequence[Replayed | None]) -> tuple[list[np.ndarray], list[float], list[int]]:
+    """The replays that gave a forecast: their final draws, how their runs ended, and which."""
+    done = [i for i, r in enumerate(replays) if r is not None]
+    return [replays[i][0] for i in done], [replays[i][1] for i in done], done
+
+
 def _calibration_of(replays: Sequence[Replayed | None],
                     log_lr: Sequence[float] | None = None) -> Calibration | None:
     """calibration() of the replays that gave a forecast (``log_lr``: see calibration)."""
-    done = [i for i, r in enumerate(replays) if r is not None]
-    return calibration([replays[i][0] for i in done], [replays[i][1] for i in done],
-                       None if log_lr is None else [log_lr[i] for i in done])
-
-
-def _few_run_calibration_of(replays: Sequence[Replayed | None]) -> Calibration | None:
-    """few_run_calibration() of the replays that gave a forecast."""
-    done = [r for r in replays if r is not None]
-    return few_run_calibration([p for p, _ in done], [a for _, a in done])
+    predicted, actual, done = _done(replays)
+    return calibration(predicted, actual, None if log_lr is None else [log_lr[i] for i in done])
 
 
 def _log_peak_ratios(refs: Sequence[ReferenceRun], sched: Schedule | None,
