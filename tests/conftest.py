@@ -9,6 +9,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import psycopg
@@ -90,6 +91,14 @@ class HeldDispatcher:
 
     def send(self, task: str, *args: str | int) -> None:
         pass
+
+
+@contextmanager
+def held_app(settings: Settings) -> Iterator[TestClient]:
+    """The app on ``settings``, signed in as admin, running no job but those the test makes."""
+    with TestClient(create_app(settings, HeldDispatcher())) as client:
+        client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        yield client
 
 
 @pytest.fixture(scope="session")

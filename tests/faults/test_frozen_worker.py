@@ -17,11 +17,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from backend import db
-from backend.app import create_app
 from backend.forecasts.service import finish_request
 from backend.metrics.reads import find_series
 from backend.settings import Settings
-from tests.conftest import ADMIN_KEY, HeldDispatcher
+from tests.conftest import ADMIN_KEY, HeldDispatcher, held_app
 from tests.faults.test_broker_outage import finished_scaling_run
 from tests.waiting import wait_until
 from workers import offload, scaling_tasks, tasks
@@ -38,8 +37,7 @@ def tight(pg_url: str, monkeypatch) -> Iterator[tuple[Settings, TestClient]]:
     url = f"{pg_url}?application_name=idle-{uuid.uuid4().hex[:8]}"
     settings = Settings(database_url=url, admin_key=ADMIN_KEY, broker_url="")
     try:
-        with TestClient(create_app(settings, HeldDispatcher())) as client:
-            client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        with held_app(settings) as client:
             yield settings, client
     finally:
         db.get_engine(url).dispose()

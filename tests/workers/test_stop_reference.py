@@ -6,9 +6,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.app import create_app
 from backend.settings import Settings
-from tests.conftest import ADMIN_KEY, HeldDispatcher
+from tests.conftest import HeldDispatcher, held_app
 from tests.faults.test_frozen_worker import log, loss, new_run, stop_against_the_best_finished
 from workers import tasks
 
@@ -17,9 +16,7 @@ TOTAL = 1000
 
 @pytest.fixture
 def held(settings: Settings) -> Iterator[TestClient]:
-    """The app, with no job run but those the test makes itself."""
-    with TestClient(create_app(settings, HeldDispatcher())) as client:
-        client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+    with held_app(settings) as client:
         yield client
 
 
