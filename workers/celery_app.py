@@ -37,8 +37,8 @@ def make_celery(settings: Settings) -> Celery:
     sender = _CelerySender(app)
 
     @app.task(name=FORECAST_SERIES)
-    def forecast_series(run_id: str, key: str) -> str:
-        return tasks.forecast_series(settings, sender, run_id, key)
+    def forecast_series(run_id: str, key: str, replaying: int = 0) -> str:
+        return tasks.forecast_series(settings, sender, run_id, key, replaying)
 
     @app.task(name=DELIVER_ALERT)
     def deliver_alert(alert_id: int) -> str:

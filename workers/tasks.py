@@ -27,7 +27,13 @@ from backend.alerts.service import (
     set_event,
 )
 from backend.db import session_scope
-from backend.forecasts.service import finish_request, requeue_lost_requests, store_forecast
+from backend.forecasts.service import (
+    finish_request,
+    hold_request,
+    requeue_lost_requests,
+    store_forecast,
+    stored_upto,
+)
 from backend.jobs import DELIVER_ALERT, FIT_SCALING, FORECAST_SERIES, SWEEP, Dispatcher
 from backend.metrics.reads import find_series, for_fitting, lr_series
 from backend.models import Run, Series, StopPolicy
@@ -44,6 +50,7 @@ from workers.forecast.trajectory import (
     ReferenceRun,
     TrajectoryForecast,
     forecast_trajectory,
+    replay_ahead,
 )
 from workers.scaling_tasks import fit_scaling_job
 
@@ -151,8 +158,16 @@ class _Inputs:
     references: list[ReferenceRun]
 
     def forecast(self) -> TrajectoryForecast:
+        """The forecast, provisional where the run's new progress step is not replayed yet."""
         return offload.call(
             forecast_trajectory, self.steps, self.values, total_steps=self.total_steps,
+            schedule=self.schedule, lr_steps=self.lr_steps, lr_values=self.lr_values,
+            references=self.references, provisional_ok=True)
+
+    def replay_ahead(self) -> bool:
+        """Some of the replays a provisional forecast lacks; whether none is left."""
+        return offload.call(
+            replay_ahead, self.steps, self.values, total_steps=self.total_steps,
             schedule=self.schedule, lr_steps=self.lr_steps, lr_values=self.lr_values,
             references=self.references)
 
@@ -290,8 +305,16 @@ def _record(session, settings: Settings, dispatcher: Dispatcher, run: Run, key: 
                   bool(d.p > 0.5), reason)
 
 
-def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key: str) -> str:
+def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key: str,
+                    replaying: int = 0) -> str:
     """Fit the series' latest points and store the forecast; fit again if data moved on.
+
+    A run entering a new 5% progress step is first forecast provisionally (its finished runs
+    replayed as at the step before: trajectory.forecast_trajectory's provisional_ok), which
+    shows its new points in a fraction of the time. The request then stays pending, and
+    ``replaying`` jobs follow, each making some of the new step's replays
+    (trajectory.replay_ahead) and forecasting the points that came meanwhile, provisionally,
+    until the forecast made is not provisional.
 
     Writes take the series row before the run row, the order ingest uses, so the two never
     deadlock. A job that fails clears its request, so the next batch asks again at once; but
@@ -302,14 +325,14 @@ def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key
     """
     for wait in DB_RETRY_S:
         try:
-            return _forecast_series(settings, dispatcher, run_id, key)
+            return _forecast_series(settings, dispatcher, run_id, key, replaying)
         except DBAPIError as exc:
             if not _database_lost(exc):
                 raise
             log.warning("database lost (%s); forecast of %s/%s again in %g s",
                         type(exc.orig).__name__, run_id, key, wait)
             time.sleep(wait)
-    return _forecast_series(settings, dispatcher, run_id, key)  # its error is the job's
+    return _forecast_series(settings, dispatcher, run_id, key, replaying)  # its error is the job's
 
 
 def _database_lost(exc: DBAPIError) -> bool:
@@ -320,10 +343,11 @@ def _database_lost(exc: DBAPIError) -> bool:
             or isinstance(exc.orig, IdleInTransactionSessionTimeout))
 
 
-def _forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key: str) -> str:
+def _forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key: str,
+                     replaying: int) -> str:
     try:
         with session_scope(settings.database_url) as session:
-            outcome = _forecast(session, settings, dispatcher, run_id, key)
+            outcome = _forecast(session, settings, dispatcher, run_id, key, bool(replaying))
     except Exception:
         with session_scope(settings.database_url) as session:
             series = find_series(session, run_id, key)
@@ -332,11 +356,13 @@ def _forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, ke
         raise
     if outcome == "moved on":
         dispatcher.send(FORECAST_SERIES, run_id, key)
+    elif outcome in ("provisional", "replaying"):
+        dispatcher.send(FORECAST_SERIES, run_id, key, 1)
     return outcome
 
 
 def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
-              key: str) -> str:
+              key: str, replaying: bool) -> str:
     run = session.get(Run, run_id)
     series = find_series(session, run_id, key) if run else None
     if run is None or series is None:
@@ -352,12 +378,21 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
         inputs = _Inputs(steps, values, int(target), schedule, lr_steps, lr_values,
                          _references(session, run, key))
         stop = _stop_inputs(session, run, key, inputs)
+        shown = stored_upto(session, run_id, key) if replaying else None
         # The reads' transaction ends before the fits: a job holds none open while it
         # computes for seconds (backend.db.IDLE_IN_TRANSACTION_MS would end it).
         session.commit()
+        if replaying and not inputs.replay_ahead() and shown == fitted_upto:
+            hold_request(session, series)  # no new points to show: only replays made
+            return "replaying"
         fc = inputs.forecast()
         decision = _stop_decision(run, key, fc, inputs, stop) if stop else None
-    done = finish_request(session, series, fitted_upto)  # locks the series row first
+    # Either locks the series row first; a provisional forecast leaves the request pending.
+    if fc is not None and fc.provisional:
+        hold_request(session, series)
+        outcome = "provisional"
+    else:
+        outcome = "stored" if finish_request(session, series, fitted_upto) else "moved on"
     if fc is None:
         store_forecast(session, run_id, key, {
             "status": "insufficient_data", "fitted_upto_step": fitted_upto,
@@ -369,7 +404,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
         fields = _fields(fc, fitted_upto)
         _record(session, settings, dispatcher, run, key, fc, fields, decision)
         store_forecast(session, run_id, key, fields)
-    return "stored" if done else "moved on"
+    return outcome
 
 
 def sweep(settings: Settings, dispatcher: Dispatcher) -> dict[str, int]:

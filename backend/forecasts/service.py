@@ -107,6 +107,19 @@ def finish_request(session: Session, series: Series, fitted_upto_step: int | Non
     return bool(cleared.rowcount)
 
 
+def hold_request(session: Session, series: Series) -> None:
+    """Lock the series row as finish_request does, leaving its request pending (a
+    provisional forecast's job, whose final forecast follows): the job's later writes then
+    take the series row before the run row, the order ingest uses."""
+    session.execute(select(Series.id).where(Series.id == series.id).with_for_update())
+
+
+def stored_upto(session: Session, run_id: str, key: str) -> int | None:
+    """The last step the stored forecast of the series was fitted to; None without one."""
+    return session.scalar(select(Forecast.fitted_upto_step).where(
+        Forecast.run_id == run_id, Forecast.key == key))
+
+
 def read_forecast(session: Session, run: Run, series: Series) -> dict[str, Any]:
     """The API.md forecast body for a series: stored, pending or insufficient_data."""
     row = session.scalar(

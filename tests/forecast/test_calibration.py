@@ -212,15 +212,16 @@ def test_references_are_fitted_jointly_once_and_replayed_once_per_progress_step(
     joints, replays = transfer.JOINTS.misses, trajectory._REPLAYS.misses
     alone = trajectory._ALONE.misses
     first = forecast_trajectory(t, y, total_steps=TOTAL, schedule=CONSTANT, references=refs)
-    # The current fit plus one leave-one-out joint fit per reference; one replay set with the
-    # priors and one without (the forecast of the run alone that the result is averaged with).
+    # The current fit plus one leave-one-out joint fit per reference; each reference replayed
+    # with the others as priors, and alone (the forecast of the run alone that the result is
+    # averaged with).
     assert transfer.JOINTS.misses - joints == 1 + len(refs)
-    assert trajectory._REPLAYS.misses - replays == 2
+    assert trajectory._REPLAYS.misses - replays == len(refs)
     assert trajectory._ALONE.misses - alone == len(refs)
     t2, y2, _ = _late_drop_run(2.85, 4_100, seed=2)  # the next batch: same 5% progress step
     again = forecast_trajectory(t2, y2, total_steps=TOTAL, schedule=CONSTANT, references=refs)
     assert transfer.JOINTS.misses - joints == 1 + len(refs)
-    assert trajectory._REPLAYS.misses - replays == 2
+    assert trajectory._REPLAYS.misses - replays == len(refs)
     assert again.status == first.status == "ready"
     # A changed reference is new data: refitted, never a stale hit.
     changed = [*refs[:-1], ReferenceRun(refs[-1].steps, refs[-1].values * 1.01, TOTAL,
@@ -229,6 +230,35 @@ def test_references_are_fitted_jointly_once_and_replayed_once_per_progress_step(
     assert transfer.JOINTS.misses - joints > 1 + len(refs)
     # Replayed alone, a run depends on itself only: just the changed one is replayed again.
     assert trajectory._ALONE.misses - alone == len(refs) + 1
+
+
+def test_a_provisional_forecast_replays_nothing_new_and_replay_ahead_then_does():
+    refs = _late_drop_refs((2.4, 2.7, 3.0), seed=40, name="provisional")
+    t, y, truth = _late_drop_run(2.85, 4_000, seed=4)
+    args = {"total_steps": TOTAL, "schedule": CONSTANT, "references": refs}
+    first = forecast_trajectory(t, y, provisional_ok=True, **args)
+    assert not first.provisional  # nothing replayed before 40%: made in full
+    replays, alone = trajectory._REPLAYS.misses, trajectory._ALONE.misses
+    t2, y2, _ = _late_drop_run(2.85, 4_600, seed=4)  # the 45% step
+    quick = forecast_trajectory(t2, y2, provisional_ok=True, **args)
+    assert quick.provisional and trajectory._REPLAYS.misses == replays
+    assert "as at 40% of this run" in quick.prior and "calibrated on 3" in quick.prior
+    assert quick.final_lower <= truth <= quick.final_upper
+    # A budget of nothing still makes one replay; then the rest, all six (3 each way).
+    assert not trajectory.replay_ahead(t2, y2, budget_s=0.0, **args)
+    assert trajectory._REPLAYS.misses == replays + 1
+    assert trajectory.replay_ahead(t2, y2, budget_s=60.0, **args)
+    assert (trajectory._REPLAYS.misses, trajectory._ALONE.misses) == (replays + 3, alone + 3)
+    ready = forecast_trajectory(t2, y2, provisional_ok=True, **args)
+    assert not ready.provisional and trajectory._REPLAYS.misses == replays + 3
+    full = forecast_trajectory(t2, y2, **args)
+    assert np.array_equal(ready.final_samples, full.final_samples)
+    # Two steps on, the step before was never replayed: nothing to lean on, made in full, and
+    # nothing for replay_ahead to do.
+    t3, y3, _ = _late_drop_run(2.85, 5_600, seed=4)
+    assert trajectory.replay_ahead(t3, y3, budget_s=0.0, **args)
+    assert trajectory._REPLAYS.misses == replays + 3
+    assert not forecast_trajectory(t3, y3, provisional_ok=True, **args).provisional
 
 
 def test_the_same_references_in_another_order_give_the_same_forecast_from_the_memo():

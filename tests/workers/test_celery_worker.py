@@ -4,29 +4,25 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
-from backend.app import create_app
-from backend.jobs import CeleryDispatcher
-from backend.settings import Settings
-from tests.conftest import ADMIN_KEY
 from tests.waiting import poll
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_worker(pg_url: str, redis_url: str) -> subprocess.Popen:
+def start_worker(pg_url: str, redis_url: str, concurrency: int = 2,
+                 log: Path | None = None) -> subprocess.Popen:
+    """A worker process; by default two pool processes, as docker-compose.yml runs it: forked
+    children must not share the main process's database connection (test_fork.py).
+    ``log``: the file its output goes to."""
     env = {**os.environ, "CURVECAST_DATABASE_URL": pg_url, "CURVECAST_BROKER_URL": redis_url,
            "CURVECAST_SWEEP_EVERY_S": "1", "CURVECAST_FORECAST_REQUEUE_AFTER_S": "3"}
-    # Two pool processes, as docker-compose.yml runs it: forked children must not share the
-    # main process's database connection (tests/workers/test_fork.py).
-    cmd = [sys.executable, "-m", "backend", "worker", "--concurrency", "2"]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    cmd = [sys.executable, "-m", "backend", "worker", "--concurrency", str(concurrency)]
+    out = subprocess.DEVNULL if log is None else log.open("w")
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -36,15 +32,6 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-@pytest.fixture
-def celery_client(pg_url: str, redis_url: str) -> Iterator[TestClient]:
-    """The app as deployed with a broker: it only publishes; it runs no job itself."""
-    settings = Settings(database_url=pg_url, broker_url=redis_url, admin_key=ADMIN_KEY)
-    with TestClient(create_app(settings, CeleryDispatcher(redis_url))) as c:
-        c.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
-        yield c
 
 
 def wait_for_forecast(client: TestClient, run_id: str, timeout: float = 120) -> dict:

@@ -25,6 +25,10 @@ class Memo(Generic[V]):
         self._lock = threading.Lock()
         self.misses = 0
 
+    def __contains__(self, key: bytes) -> bool:
+        with self._lock:
+            return key in self._items
+
     def get(self, key: bytes, make: Callable[[], V]) -> V:
         """The value for ``key``, made (outside the lock: two threads may both make it) when
         absent."""

@@ -14,8 +14,10 @@ depend only on the references and are memoised.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -56,7 +58,7 @@ from workers.forecast.shared_noise import shared_noise
 from workers.forecast.transfer import canonical, digest, nearest, warm_candidates
 
 __all__ = ["MAX_REFERENCES", "ReferenceRun", "TrajectoryForecast", "effective_schedule",
-           "forecast_trajectory", "same_shape"]
+           "forecast_trajectory", "replay_ahead", "same_shape"]
 
 FIT_BINS = 100
 N_DRAWS = 200
@@ -84,6 +86,9 @@ HORIZON_POWER_WITH_PRIORS = 0.5
 # Calibration replays run at progress rounded down to 5% steps: one replay serves every batch
 # of a run within the step (a slightly earlier cut only makes the replays a little harder).
 CALIBRATION_STEP = 0.05
+# How long replay_ahead makes replays before it hands the worker back to the run's new batches:
+# about one leave-one-out replay with its joint fit (0.1-0.3 s on the 2-core dev machine).
+REPLAY_BUDGET_S = 0.25
 SHAPE_TOLERANCE = 0.1  # schedules alike: lr/peak within 0.1 at every 5% of the run
 END_SPAN = 0.05  # a run at its target is valued against its last 5% of steps
 MAX_REFERENCES = 8  # of the finished runs offered, the ones most like this run are used
@@ -123,6 +128,8 @@ class TrajectoryForecast:
     # annealing prior: a guess, which no finished run pins down (against a finished run,
     # stopping.decide stops on such a forecast only with the paired check).
     decay_guessed: bool = False
+    # Calibrated as at the previous 5% progress step (forecast_trajectory's provisional_ok).
+    provisional: bool = False
 
     @property
     def trend_mean(self) -> float | None:
@@ -268,20 +275,23 @@ def forecast_trajectory(
     level: float = 0.9,
     seed: int = 0,
     calibrate: bool = True,
+    provisional_ok: bool = False,
 ) -> TrajectoryForecast:
     """Forecast the metric at ``total_steps`` with a ``level`` interval and a curve to it.
 
     ``calibrate``: with finished references, replay them at this run's progress and correct
     the forecast by how wrong it was on them (off for those replays themselves).
+    ``provisional_ok``: where this process has not yet replayed the references at the run's
+    5% progress step but has at the step before, choose and replay them as at that step
+    (``provisional``): the new points are fitted at once, in a fraction of the time the new
+    step's replays take (most of a forecast's time when a run enters a step). Then
+    replay_ahead makes those replays, a few at a time, and a forecast follows that is not
+    provisional (workers.tasks).
     """
-    steps = np.asarray(steps, dtype=float)
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(steps, kind="stable")
-    steps, values = steps[order], values[order]
+    steps, values, sched, horizon = _framed(steps, values, total_steps, schedule, lr_steps,
+                                            lr_values)
     target = int(total_steps)
     result = TrajectoryForecast("insufficient_data", "", target, level=level)
-    sched = effective_schedule(schedule, lr_steps, lr_values, target)
-    horizon = max(target, sched.total_steps if sched else 0, int(steps[-1]) if len(steps) else 0)
     warmup_end = float(sched.peak_step(horizon)) if sched is not None else 0.0
     if len(steps) == 0:
         return replace(result, reason=f"need at least {MIN_POINTS} points after warmup, have 0")
@@ -298,7 +308,14 @@ def forecast_trajectory(
 
     # Chosen on the curve up to its last 5% progress step: the choice, and with it the
     # memoised joint fits, moves at most once a step.
-    references = _most_alike(references, steps, values, _progress_step(last / end) * end)
+    at = _progress_step(last / end)
+    before = _progress_step(at - CALIBRATION_STEP)
+    provisional = bool(provisional_ok and calibrate and references and last < target) and (
+        _replayed_at(references, steps, values, end, sched, horizon, before, seed)
+        and not _replayed_at(references, steps, values, end, sched, horizon, at, seed))
+    if provisional:
+        at = before
+    references = _most_alike(references, steps, values, at * end)
     warm = warm_candidates(references, sched, curve, horizon) if references else []
     design = design_for(sched, curve.steps, horizon, any(c.law.name == "multi_power" for c in warm))
     cands = warm or _cold_candidates(curve, design, sched)
@@ -322,10 +339,11 @@ def forecast_trajectory(
         shift, se = _end_residual(fits, weights, sched, horizon, steps, values)
         sim = sim * np.exp(shift + se * antithetic_normal(len(sim), rng)[:, None])
     cal = note = pool = unwidened = None
+    provisional = provisional and bool(warm)  # no transferred law: no replays to lean on
     if calibrate and warm and not at_target:
         sim, cal, note, pool, unwidened = _calibrated(
             sim, _alike(references, sched, horizon), curve, sched, horizon, curve_step,
-            last / end, seed, rng)
+            at, seed, rng)
     alpha = (1.0 - level) / 2.0
     # The band is where the metric will be logged; the draws stay the curve's level (see
     # _with_point_scatter). A run at its target is valued by its level alone.
@@ -378,9 +396,63 @@ def forecast_trajectory(
         curve_step=curve_step,
         curve_mean=mean, curve_lower=lo, curve_upper=hi,
         prior="; ".join(n for n in (cand.prior_note, note, cal and cal.note(),
-                                    shared and shared.note()) if n) or None,
-        decay_guessed=decay_guessed,
+                                    shared and shared.note(), provisional and (
+                                        f"provisional: the finished runs chosen and replayed "
+                                        f"as at {at:.0%} of this run, the forecast made with "
+                                        f"them at {at + CALIBRATION_STEP:.0%} follows"))
+                        if n) or None,
+        decay_guessed=decay_guessed, provisional=provisional,
     )
+
+
+def replay_ahead(
+    steps: np.ndarray,
+    values: np.ndarray,
+    *,
+    total_steps: int,
+    schedule: Schedule | None = None,
+    lr_steps: np.ndarray | None = None,
+    lr_values: np.ndarray | None = None,
+    references: Sequence[ReferenceRun] = (),
+    seed: int = 0,
+    budget_s: float | None = None,
+) -> bool:
+    """Where a forecast of these points (forecast_trajectory, the same arguments) would be
+    provisional, make for about ``budget_s`` seconds (default REPLAY_BUDGET_S) the replays
+    it lacks; whether it would no longer be. A few at a time, so that a job can make them
+    between a run's provisional forecasts without holding its new batches up for all."""
+    budget = REPLAY_BUDGET_S if budget_s is None else budget_s
+    steps, values, sched, horizon = _framed(steps, values, total_steps, schedule, lr_steps,
+                                            lr_values)
+    if not len(steps) or not references or steps[-1] >= total_steps:
+        return True
+    end = max(int(total_steps), int(steps[-1]))
+    at = _progress_step(steps[-1] / end)
+    before = _progress_step(at - CALIBRATION_STEP)
+    if not _replayed_at(references, steps, values, end, sched, horizon, before, seed):
+        return True  # a forecast makes them itself
+    start = time.perf_counter()
+    missing = _unreplayed(references, steps, values, end, sched, horizon, at, seed)
+    for n, (refs, i, key, priors) in enumerate(missing):
+        if n and time.perf_counter() - start >= budget:  # at least one a call
+            return False
+        _replay_one(refs, i, key, at, seed, priors)
+    return True
+
+
+def _framed(steps: np.ndarray, values: np.ndarray, total_steps: int,
+            schedule: Schedule | None, lr_steps: np.ndarray | None,
+            lr_values: np.ndarray | None
+            ) -> tuple[np.ndarray, np.ndarray, Schedule | None, int]:
+    """The points in step order, the schedule in effect and the horizon it runs to."""
+    steps = np.asarray(steps, dtype=float)
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(steps, kind="stable")
+    steps, values = steps[order], values[order]
+    sched = effective_schedule(schedule, lr_steps, lr_values, int(total_steps))
+    horizon = max(int(total_steps), sched.total_steps if sched else 0,
+                  int(steps[-1]) if len(steps) else 0)
+    return steps, values, sched, horizon
 
 
 def _with_point_scatter(sim: np.ndarray, sigma: float,
@@ -599,7 +671,11 @@ def _most_alike(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndar
     return canonical(refs)
 
 
-_REPLAYS: Memo[tuple[Replayed | None, ...]] = Memo(256)
+# Replays one by one: with the others as priors (by the whole set, which one, progress and
+# seed), and alone (by that run only: when a run finishes, only it is replayed alone, not the
+# whole group again). One by one, so that replay_ahead can make a step's replays a few at a
+# time between a run's forecasts.
+_REPLAYS: Memo[Replayed | None] = Memo(2048)
 _ALONE: Memo[Replayed | None] = Memo(1024)
 
 
@@ -609,8 +685,49 @@ def _replays(refs: Sequence[ReferenceRun], progress: float, seed: int, *,
     forecast with the others as its references (leave one out), or with none (``priors``
     False); None where it gave no forecast."""
     at = _progress_step(progress)
-    return _REPLAYS.get(digest(refs, round(at, 6), seed, priors), lambda: tuple(
-        _replay_one(refs, i, at, seed, priors) for i in range(len(refs))))
+    return tuple(_replay_one(refs, i, key, at, seed, priors)
+                 for i, key in enumerate(_replay_keys(refs, at, seed, priors)))
+
+
+def _replay_one(refs: Sequence[ReferenceRun], i: int, key: bytes, at: float, seed: int,
+                priors: bool) -> Replayed | None:
+    """Reference ``i``'s replay (memo ``key``), made where it is not memoised."""
+    others = [*refs[:i], *refs[i + 1:]] if priors else ()
+    return (_REPLAYS if priors else _ALONE).get(
+        key, partial(_forecast_cut, refs[i], others, at, seed))
+
+
+def _replay_keys(refs: Sequence[ReferenceRun], at: float, seed: int,
+                 priors: bool) -> list[bytes]:
+    """The memo keys of the references' replays at progress step ``at``, in their order."""
+    at = round(at, 6)
+    if not priors:
+        return [digest([r], at, seed) for r in refs]
+    whole = digest(refs)
+    return [digest((), whole, i, at, seed) for i in range(len(refs))]
+
+
+Unreplayed = tuple[list[ReferenceRun], int, bytes, bool]  # the set, which one, key, priors
+
+
+def _unreplayed(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
+                end: float, sched: Schedule | None, horizon: int, at: float,
+                seed: int) -> list[Unreplayed]:
+    """The replays a forecast at progress step ``at`` makes that this process has not
+    memoised: of the references it chooses, each with the others as priors, and, where there
+    are enough runs to weigh that way (calibration.MIN_RUNS), each alone."""
+    alike = _alike(_most_alike(refs, steps, values, at * end), sched, horizon)
+    ways = (True, False) if len(alike) >= MIN_RUNS else (True,)
+    return [(alike, i, key, priors) for priors in ways
+            for i, key in enumerate(_replay_keys(alike, at, seed, priors))
+            if key not in (_REPLAYS if priors else _ALONE)]
+
+
+def _replayed_at(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
+                 end: float, sched: Schedule | None, horizon: int, at: float,
+                 seed: int) -> bool:
+    """Whether every replay a forecast at progress step ``at`` makes is memoised here."""
+    return at > 0 and not _unreplayed(refs, steps, values, end, sched, horizon, at, seed)
 
 
 def _done(replays: Sequence[Replayed | None]) -> tuple[list[np.ndarray], list[float], list[int]]:
@@ -636,18 +753,6 @@ def _log_peak_ratios(refs: Sequence[ReferenceRun], sched: Schedule | None,
         return None
     ratios = [r.schedule.peak_lr(max(r.total_steps, 1)) / peak for r in refs]
     return [float(np.log(q)) if q > 0 else float("nan") for q in ratios]
-
-
-def _replay_one(refs: Sequence[ReferenceRun], i: int, progress: float, seed: int,
-                priors: bool) -> Replayed | None:
-    """Reference ``i`` cut at ``progress`` and forecast: its final draws and how it ended.
-    Without priors the replay depends on that run alone, so it is memoised by it: when a run
-    finishes, only it is replayed, not the whole group again."""
-    r = refs[i]
-    if not priors:
-        return _ALONE.get(digest([r], round(progress, 6), seed),
-                          lambda: _forecast_cut(r, (), progress, seed))
-    return _forecast_cut(r, [*refs[:i], *refs[i + 1:]], progress, seed)
 
 
 def _forecast_cut(r: ReferenceRun, others: Sequence[ReferenceRun], progress: float,

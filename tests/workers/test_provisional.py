@@ -1,0 +1,143 @@
+"""A run entering a new 5% progress step is forecast at once with its finished runs replayed as
+at the step before (provisional), and then in full by a job that follows at once; the request
+stays pending between the two, so no batch waits on a lost final forecast."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from backend.db import session_scope
+from backend.jobs import FORECAST_SERIES
+from backend.models import Series
+from backend.settings import Settings
+from tests.conftest import held_app
+from tests.waiting import poll
+from tests.workers.test_celery_worker import start_worker, stop
+from workers import tasks
+from workers.forecast import trajectory
+
+TOTAL = 1000
+SCHEDULE = {"type": "cosine", "peak_lr": 1e-3, "warmup_steps": 50, "total_steps": TOTAL,
+            "final_lr": 1e-4}
+
+
+class RecordingDispatcher:
+    """Runs nothing; keeps what a job sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    def send(self, task: str, *args: str | int) -> None:
+        self.sent.append((task, *args))
+
+
+@pytest.fixture
+def held(settings: Settings) -> Iterator[TestClient]:
+    with held_app(settings) as client:
+        yield client
+
+
+def _loss(step: int, floor: float) -> float:
+    return floor + 3.0 * (step + 10) ** -0.3
+
+
+def _log(client: TestClient, run_id: str, start: int, stop_: int, floor: float) -> None:
+    rows = [{"step": s, "values": {"loss": _loss(s, floor)}} for s in range(start, stop_, 10)]
+    r = client.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": rows})
+    assert r.status_code == 200, r.text
+
+
+def _run(client: TestClient, project: str, floor: float, upto: int, finish: bool) -> str:
+    run_id = client.post("/api/v1/runs", json={
+        "project": project, "name": f"r{floor}-{uuid.uuid4().hex[:6]}", "total_steps": TOTAL,
+        "lr_schedule": SCHEDULE}).json()["id"]
+    _log(client, run_id, 0, upto, floor)
+    if finish:
+        client.patch(f"/api/v1/runs/{run_id}", json={"status": "finished"})
+    return run_id
+
+
+def _pending(settings: Settings, run_id: str) -> bool:
+    with session_scope(settings.database_url) as s:
+        return s.scalar(select(Series.forecast_requested_at).where(
+            Series.run_id == run_id, Series.key == "loss")) is not None
+
+
+def test_a_new_progress_step_is_forecast_provisionally_then_in_full(held, settings, project):
+    for floor in (2.0, 2.1, 2.2, 2.3):
+        _run(held, project, floor, TOTAL, finish=True)
+    run_id = _run(held, project, 2.15, 430, finish=False)
+    sent = RecordingDispatcher()
+    # The first forecast replays the finished runs at 40%: nothing earlier to lean on.
+    assert tasks.forecast_series(settings, sent, run_id, "loss") == "stored"
+    assert not _pending(settings, run_id) and sent.sent == []
+
+    _log(held, run_id, 430, 480, 2.15)  # into the 45% step
+    assert tasks.forecast_series(settings, sent, run_id, "loss") == "provisional"
+    body = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+    assert body["fitted_upto_step"] == 470 and body["status"] == "ready"
+    assert "provisional: the finished runs chosen and replayed as at 40%" in body["prior"]
+    assert _pending(settings, run_id)  # the final forecast is on its way: batches need not ask
+    assert sent.sent == [(FORECAST_SERIES, run_id, "loss", 1)]
+
+    # The replaying jobs make the new step's replays a few at a time; with no new points
+    # they store nothing; the last one stores the final forecast.
+    outcomes = [tasks.forecast_series(settings, sent, run_id, "loss", 1)]
+    while outcomes[-1] == "replaying" and len(outcomes) < 20:
+        assert held.get(f"/api/v1/runs/{run_id}/forecast/loss").json() == body
+        outcomes.append(tasks.forecast_series(settings, sent, run_id, "loss", 1))
+    assert outcomes[-1] == "stored" and set(outcomes[:-1]) <= {"replaying"}
+    assert sent.sent == [(FORECAST_SERIES, run_id, "loss", 1)] * len(outcomes)
+    final = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+    assert final["fitted_upto_step"] == 470 and "provisional" not in final["prior"]
+    assert "calibrated on" in final["prior"] and not _pending(settings, run_id)
+    # Within the step the replays are at hand: the next batch is forecast in full at once.
+    _log(held, run_id, 480, 490, 2.15)
+    assert tasks.forecast_series(settings, sent, run_id, "loss") == "stored"
+    assert len(sent.sent) == len(outcomes)
+
+
+def test_points_that_come_while_replaying_are_forecast_provisionally(held, settings, project,
+                                                                     monkeypatch):
+    monkeypatch.setattr(trajectory, "REPLAY_BUDGET_S", 0.0)  # one replay a job
+    for floor in (2.0, 2.1, 2.2, 2.3):
+        _run(held, project, floor, TOTAL, finish=True)
+    run_id = _run(held, project, 2.15, 430, finish=False)
+    sent = RecordingDispatcher()
+    assert tasks.forecast_series(settings, sent, run_id, "loss") == "stored"
+    _log(held, run_id, 430, 480, 2.15)
+    assert tasks.forecast_series(settings, sent, run_id, "loss") == "provisional"
+    _log(held, run_id, 480, 490, 2.15)  # a batch while the step's replays are made
+    assert tasks.forecast_series(settings, sent, run_id, "loss", 1) == "provisional"
+    body = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+    assert body["fitted_upto_step"] == 480 and "provisional" in body["prior"]
+    assert _pending(settings, run_id)
+
+
+def test_through_a_celery_worker_the_provisional_forecast_is_followed_by_the_final(
+        celery_client, pg_url, redis_url, project, tmp_path: Path):
+    log = tmp_path / "worker.log"
+    # One pool process: the memo of the first forecast's replays is where the next job runs.
+    worker = start_worker(pg_url, redis_url, concurrency=1, log=log)
+    try:
+        for floor in (2.0, 2.1, 2.2, 2.3):
+            _run(celery_client, project, floor, TOTAL, finish=True)
+        run_id = _run(celery_client, project, 2.15, 430, finish=False)
+
+        def forecast() -> dict:
+            return celery_client.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+
+        poll(forecast, lambda b: b.get("fitted_upto_step") == 420, 120, "no first forecast")
+        _log(celery_client, run_id, 430, 480, 2.15)
+        body = poll(forecast, lambda b: b.get("fitted_upto_step") == 470
+                    and "provisional" not in (b.get("prior") or ""), 120, "no final forecast")
+        assert body["status"] == "ready" and "calibrated on" in body["prior"]
+        succeeded = poll(lambda: log.read_text(), lambda t: "'provisional'" in t, 30,
+                         "the worker made no provisional forecast")
+        assert succeeded.count("'provisional'") == 1
+    finally:
+        stop(worker)
