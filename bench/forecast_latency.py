@@ -16,7 +16,11 @@
    alone in its project), warm (WARM_REFERENCES synthetic finished runs beside it) and warm,
    real (a tinylm_sched run beside the set's 14 others). Those batches are ~9 % of the run
    apart, so every one enters a new 5 % step and replays the references: the worst case. The
-   real run again in 100 batches of 1 %, a fast trainer's cadence. Target: 2 s. Also the
+   real run again in 100 batches of 1 %, each posted as soon as the last one shows (the
+   whole run in ~30 s: batches come faster than a new step's fits can be made between them),
+   and again no sooner than CADENCE_S apart. A batch entering a new step is shown at once by
+   a provisional forecast, whose fits follow between batches (workers.tasks: forecast_series).
+   Target: 2 s. Also the
    round trip of every GET made while waiting: how responsive the API stays while it fits (in
    the embedded mode the fits run in a child process of the API's, workers.offload).
 """
@@ -52,6 +56,9 @@ SCHEDULE = {"type": "cosine", "peak_lr": 3e-4, "warmup_steps": 300, "total_steps
 
 WARM_REFERENCES = MAX_REFERENCES  # the most a forecast uses
 REALISTIC_BATCHES = 100  # 1 % of the run each: a trainer of 30 steps/s flushing every second
+# Those batches again, no sooner than this apart: the whole run in under a minute, faster than
+# any real one, yet enough for a worker to make a new 5 % step's fits between its batches.
+CADENCE_S = 0.5
 # The references: the run's cosine and three other shapes, each at two peak lrs.
 REFERENCE_SPECS = [{**SCHEDULE, "type": shape, "peak_lr": peak,
                     **({"decay_start": 8_000} if shape == "wsd" else {})}
@@ -164,11 +171,13 @@ def freshness_cases() -> dict[str, tuple[Logged, list[Logged]]]:
 
 
 def freshness(base: str, project: str, run: Logged, refs: list[Logged],
-              batches: int = 10, answered: list[float] | None = None) -> list[float]:
+              batches: int = 10, answered: list[float] | None = None,
+              every: float = 0.0) -> list[float]:
     """Seconds from each batch's answer to a forecast that includes it; ``refs``: the
     project first gets these finished runs, and every forecast must then use them;
     ``answered`` gets the round trip of every poll made while waiting (the API's
-    responsiveness while it fits)."""
+    responsiveness while it fits). Each batch is posted once the previous one's forecast
+    shows and, with ``every``, no sooner than ``every`` seconds after the previous one."""
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     spec, steps, loss, total = run
     chunks = np.array_split(np.arange(len(steps)), batches + 1)
@@ -181,6 +190,8 @@ def freshness(base: str, project: str, run: Logged, refs: list[Logged],
         run_id = c.post("/api/v1/runs", json={"project": project, "total_steps": total,
                                               "lr_schedule": spec}).json()["id"]
         for chunk in chunks:
+            if out:
+                time.sleep(max(0.0, every - out[-1]))
             c.post(f"/api/v1/runs/{run_id}/metrics",
                    json={"rows": loss_rows(steps, loss, chunk)}).raise_for_status()
             start, last = time.perf_counter(), int(steps[chunk[-1]])
@@ -204,6 +215,9 @@ def freshness_all(base: str) -> tuple[dict[str, list[float]], list[float]]:
     out["warm, real, 1% batches"] = freshness(base, "bench-fresh-warm-real-1pc",
                                               *cases["warm, real"], batches=REALISTIC_BATCHES,
                                               answered=answered)
+    out[f"warm, real, 1% batches every {CADENCE_S:g} s"] = freshness(
+        base, "bench-fresh-warm-real-1pc-clock", *cases["warm, real"],
+        batches=REALISTIC_BATCHES, answered=answered, every=CADENCE_S)
     return out, answered
 
 

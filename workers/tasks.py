@@ -165,7 +165,7 @@ class _Inputs:
             references=self.references, provisional_ok=True)
 
     def replay_ahead(self) -> bool:
-        """Some of the replays a provisional forecast lacks; whether none is left."""
+        """One of the fits a provisional forecast lacks; whether none is left."""
         return offload.call(
             replay_ahead, self.steps, self.values, total_steps=self.total_steps,
             schedule=self.schedule, lr_steps=self.lr_steps, lr_values=self.lr_values,
@@ -382,8 +382,9 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
         # The reads' transaction ends before the fits: a job holds none open while it
         # computes for seconds (backend.db.IDLE_IN_TRANSACTION_MS would end it).
         session.commit()
-        if replaying and not inputs.replay_ahead() and shown == fitted_upto:
-            hold_request(session, series)  # no new points to show: only replays made
+        if replaying and shown == fitted_upto and not _replay_ahead(session, series, inputs,
+                                                                    fitted_upto):
+            hold_request(session, series)  # newer points came: the next job shows them first
             return "replaying"
         fc = inputs.forecast()
         decision = _stop_decision(run, key, fc, inputs, stop) if stop else None
@@ -404,7 +405,23 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
         fields = _fields(fc, fitted_upto)
         _record(session, settings, dispatcher, run, key, fc, fields, decision)
         store_forecast(session, run_id, key, fields)
+    if replaying and outcome == "provisional":
+        # Shown; then one of the fits it lacks, so that a run whose batches come faster than
+        # its forecasts still gets its final forecast.
+        session.commit()
+        inputs.replay_ahead()
     return outcome
+
+
+def _replay_ahead(session: Session, series: Series, inputs: _Inputs, fitted_upto: int) -> bool:
+    """The fits a provisional forecast lacks, one at a time, until none is left (True) or the
+    series has points past ``fitted_upto`` (False): a new batch waits for one fit at most."""
+    while not inputs.replay_ahead():
+        last = session.scalar(select(Series.last_step).where(Series.id == series.id))
+        session.commit()
+        if last is not None and last > fitted_upto:
+            return False
+    return True
 
 
 def sweep(settings: Settings, dispatcher: Dispatcher) -> dict[str, int]:

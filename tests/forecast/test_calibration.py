@@ -244,10 +244,9 @@ def test_a_provisional_forecast_replays_nothing_new_and_replay_ahead_then_does()
     assert quick.provisional and trajectory._REPLAYS.misses == replays
     assert "as at 40% of this run" in quick.prior and "calibrated on 3" in quick.prior
     assert quick.final_lower <= truth <= quick.final_upper
-    # A budget of nothing still makes one replay; then the rest, all six (3 each way).
-    assert not trajectory.replay_ahead(t2, y2, budget_s=0.0, **args)
-    assert trajectory._REPLAYS.misses == replays + 1
-    assert trajectory.replay_ahead(t2, y2, budget_s=60.0, **args)
+    # One replay a call: six in all (3 with priors, 3 alone); the last call says so.
+    made = [trajectory.replay_ahead(t2, y2, **args) for _ in range(6)]
+    assert made == [False] * 5 + [True]
     assert (trajectory._REPLAYS.misses, trajectory._ALONE.misses) == (replays + 3, alone + 3)
     ready = forecast_trajectory(t2, y2, provisional_ok=True, **args)
     assert not ready.provisional and trajectory._REPLAYS.misses == replays + 3
@@ -256,7 +255,7 @@ def test_a_provisional_forecast_replays_nothing_new_and_replay_ahead_then_does()
     # Two steps on, the step before was never replayed: nothing to lean on, made in full, and
     # nothing for replay_ahead to do.
     t3, y3, _ = _late_drop_run(2.85, 5_600, seed=4)
-    assert trajectory.replay_ahead(t3, y3, budget_s=0.0, **args)
+    assert trajectory.replay_ahead(t3, y3, **args)
     assert trajectory._REPLAYS.misses == replays + 3
     assert not forecast_trajectory(t3, y3, provisional_ok=True, **args).provisional
 

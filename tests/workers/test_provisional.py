@@ -84,26 +84,21 @@ def test_a_new_progress_step_is_forecast_provisionally_then_in_full(held, settin
     assert _pending(settings, run_id)  # the final forecast is on its way: batches need not ask
     assert sent.sent == [(FORECAST_SERIES, run_id, "loss", 1)]
 
-    # The replaying jobs make the new step's replays a few at a time; with no new points
-    # they store nothing; the last one stores the final forecast.
-    outcomes = [tasks.forecast_series(settings, sent, run_id, "loss", 1)]
-    while outcomes[-1] == "replaying" and len(outcomes) < 20:
-        assert held.get(f"/api/v1/runs/{run_id}/forecast/loss").json() == body
-        outcomes.append(tasks.forecast_series(settings, sent, run_id, "loss", 1))
-    assert outcomes[-1] == "stored" and set(outcomes[:-1]) <= {"replaying"}
-    assert sent.sent == [(FORECAST_SERIES, run_id, "loss", 1)] * len(outcomes)
+    # With no new points, the replaying job makes the new step's fits and then the final
+    # forecast.
+    assert tasks.forecast_series(settings, sent, run_id, "loss", 1) == "stored"
+    assert len(sent.sent) == 1
     final = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
     assert final["fitted_upto_step"] == 470 and "provisional" not in final["prior"]
     assert "calibrated on" in final["prior"] and not _pending(settings, run_id)
     # Within the step the replays are at hand: the next batch is forecast in full at once.
     _log(held, run_id, 480, 490, 2.15)
     assert tasks.forecast_series(settings, sent, run_id, "loss") == "stored"
-    assert len(sent.sent) == len(outcomes)
+    assert len(sent.sent) == 1
 
 
-def test_points_that_come_while_replaying_are_forecast_provisionally(held, settings, project,
-                                                                     monkeypatch):
-    monkeypatch.setattr(trajectory, "REPLAY_BUDGET_S", 0.0)  # one replay a job
+def test_a_batch_that_comes_while_replaying_is_shown_after_one_more_fit(
+        held, settings, project, monkeypatch):
     for floor in (2.0, 2.1, 2.2, 2.3):
         _run(held, project, floor, TOTAL, finish=True)
     run_id = _run(held, project, 2.15, 430, finish=False)
@@ -111,11 +106,29 @@ def test_points_that_come_while_replaying_are_forecast_provisionally(held, setti
     assert tasks.forecast_series(settings, sent, run_id, "loss") == "stored"
     _log(held, run_id, 430, 480, 2.15)
     assert tasks.forecast_series(settings, sent, run_id, "loss") == "provisional"
-    _log(held, run_id, 480, 490, 2.15)  # a batch while the step's replays are made
+
+    made = []
+    replay_ahead = trajectory.replay_ahead
+
+    def one_fit_then_a_batch(*args, **kwargs) -> bool:
+        made.append(replay_ahead(*args, **kwargs))
+        if len(made) == 1:
+            _log(held, run_id, 480, 490, 2.15)  # a batch comes while the first fit is made
+        return made[-1]
+
+    monkeypatch.setattr(tasks, "replay_ahead", one_fit_then_a_batch)
+    assert tasks.forecast_series(settings, sent, run_id, "loss", 1) == "replaying"
+    assert made == [False]  # it stopped after that fit
+    # The next job shows the batch first (provisionally), then makes one more fit.
     assert tasks.forecast_series(settings, sent, run_id, "loss", 1) == "provisional"
+    assert made == [False, False]
     body = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
     assert body["fitted_upto_step"] == 480 and "provisional" in body["prior"]
     assert _pending(settings, run_id)
+    assert tasks.forecast_series(settings, sent, run_id, "loss", 1) == "stored"
+    assert "provisional" not in held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()["prior"]
+    assert sent.sent == [(FORECAST_SERIES, run_id, "loss", 1)] * 3 and not _pending(
+        settings, run_id)
 
 
 def test_through_a_celery_worker_the_provisional_forecast_is_followed_by_the_final(

@@ -14,8 +14,7 @@ depend only on the references and are memoised.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import NamedTuple
@@ -55,7 +54,14 @@ from workers.forecast.laws import LAWS, Design
 from workers.forecast.memo import Memo
 from workers.forecast.schedule import Schedule, schedule_from_logged
 from workers.forecast.shared_noise import shared_noise
-from workers.forecast.transfer import canonical, digest, nearest, warm_candidates
+from workers.forecast.transfer import (
+    canonical,
+    digest,
+    joint_fits,
+    joint_fits_made,
+    nearest,
+    warm_candidates,
+)
 
 __all__ = ["MAX_REFERENCES", "ReferenceRun", "TrajectoryForecast", "effective_schedule",
            "forecast_trajectory", "replay_ahead", "same_shape"]
@@ -86,9 +92,6 @@ HORIZON_POWER_WITH_PRIORS = 0.5
 # Calibration replays run at progress rounded down to 5% steps: one replay serves every batch
 # of a run within the step (a slightly earlier cut only makes the replays a little harder).
 CALIBRATION_STEP = 0.05
-# How long replay_ahead makes replays before it hands the worker back to the run's new batches:
-# about one leave-one-out replay with its joint fit (0.1-0.3 s on the 2-core dev machine).
-REPLAY_BUDGET_S = 0.25
 SHAPE_TOLERANCE = 0.1  # schedules alike: lr/peak within 0.1 at every 5% of the run
 END_SPAN = 0.05  # a run at its target is valued against its last 5% of steps
 MAX_REFERENCES = 8  # of the finished runs offered, the ones most like this run are used
@@ -311,8 +314,8 @@ def forecast_trajectory(
     at = _progress_step(last / end)
     before = _progress_step(at - CALIBRATION_STEP)
     provisional = bool(provisional_ok and calibrate and references and last < target) and (
-        _replayed_at(references, steps, values, end, sched, horizon, before, seed)
-        and not _replayed_at(references, steps, values, end, sched, horizon, at, seed))
+        not _replayed_at(references, steps, values, end, sched, horizon, at, seed)
+        and _replayed_at(references, steps, values, end, sched, horizon, before, seed))
     if provisional:
         at = before
     references = _most_alike(references, steps, values, at * end)
@@ -415,13 +418,11 @@ def replay_ahead(
     lr_values: np.ndarray | None = None,
     references: Sequence[ReferenceRun] = (),
     seed: int = 0,
-    budget_s: float | None = None,
 ) -> bool:
     """Where a forecast of these points (forecast_trajectory, the same arguments) would be
-    provisional, make for about ``budget_s`` seconds (default REPLAY_BUDGET_S) the replays
-    it lacks; whether it would no longer be. A few at a time, so that a job can make them
-    between a run's provisional forecasts without holding its new batches up for all."""
-    budget = REPLAY_BUDGET_S if budget_s is None else budget_s
+    provisional, make one of the joint fits and replays it lacks (_unmade); whether it would
+    no longer be. One at a time (0.05-0.4 s each), so that a job can look for a run's new
+    batches between them and show those first (workers.tasks)."""
     steps, values, sched, horizon = _framed(steps, values, total_steps, schedule, lr_steps,
                                             lr_values)
     if not len(steps) or not references or steps[-1] >= total_steps:
@@ -430,14 +431,11 @@ def replay_ahead(
     at = _progress_step(steps[-1] / end)
     before = _progress_step(at - CALIBRATION_STEP)
     if not _replayed_at(references, steps, values, end, sched, horizon, before, seed):
-        return True  # a forecast makes them itself
-    start = time.perf_counter()
-    missing = _unreplayed(references, steps, values, end, sched, horizon, at, seed)
-    for n, (refs, i, key, priors) in enumerate(missing):
-        if n and time.perf_counter() - start >= budget:  # at least one a call
-            return False
-        _replay_one(refs, i, key, at, seed, priors)
-    return True
+        return True  # not provisional: a forecast makes them itself
+    unmade = _unmade(references, steps, values, end, sched, horizon, at, seed)
+    if unmade:
+        unmade[0]()
+    return len(unmade) <= 1
 
 
 def _framed(steps: np.ndarray, values: np.ndarray, total_steps: int,
@@ -707,27 +705,36 @@ def _replay_keys(refs: Sequence[ReferenceRun], at: float, seed: int,
     return [digest((), whole, i, at, seed) for i in range(len(refs))]
 
 
-Unreplayed = tuple[list[ReferenceRun], int, bytes, bool]  # the set, which one, key, priors
-
-
-def _unreplayed(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
-                end: float, sched: Schedule | None, horizon: int, at: float,
-                seed: int) -> list[Unreplayed]:
-    """The replays a forecast at progress step ``at`` makes that this process has not
-    memoised: of the references it chooses, each with the others as priors, and, where there
-    are enough runs to weigh that way (calibration.MIN_RUNS), each alone."""
-    alike = _alike(_most_alike(refs, steps, values, at * end), sched, horizon)
-    ways = (True, False) if len(alike) >= MIN_RUNS else (True,)
-    return [(alike, i, key, priors) for priors in ways
-            for i, key in enumerate(_replay_keys(alike, at, seed, priors))
-            if key not in (_REPLAYS if priors else _ALONE)]
+def _unmade(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
+            end: float, sched: Schedule | None, horizon: int, at: float,
+            seed: int) -> list[Callable[[], object]]:
+    """What a forecast at progress step ``at`` makes and this process has not memoised, each
+    a call that makes it: the joint fits of the references it chooses, their replays with
+    the others as priors and, where those give a calibration (or may: not all made yet),
+    their replays alone (_calibrated)."""
+    chosen = _most_alike(refs, steps, values, at * end)
+    scheduled = sched is not None
+    out: list[Callable[[], object]] = (
+        [] if joint_fits_made(chosen, scheduled) else [partial(joint_fits, chosen, scheduled)])
+    alike = _alike(chosen, sched, horizon)
+    for priors in (True, False):
+        memo = _REPLAYS if priors else _ALONE
+        unmade = [partial(_replay_one, alike, i, key, at, seed, priors)
+                  for i, key in enumerate(_replay_keys(alike, at, seed, priors))
+                  if key not in memo]
+        if priors and not unmade and _calibration_of(
+                _replays(alike, at, seed, priors=True),
+                _log_peak_ratios(alike, sched, horizon)) is None:
+            break  # no calibration: the forecast replays nothing alone
+        out += unmade
+    return out
 
 
 def _replayed_at(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
                  end: float, sched: Schedule | None, horizon: int, at: float,
                  seed: int) -> bool:
-    """Whether every replay a forecast at progress step ``at`` makes is memoised here."""
-    return at > 0 and not _unreplayed(refs, steps, values, end, sched, horizon, at, seed)
+    """Whether all a forecast at progress step ``at`` makes is memoised here (_unmade)."""
+    return at > 0 and not _unmade(refs, steps, values, end, sched, horizon, at, seed)
 
 
 def _done(replays: Sequence[Replayed | None]) -> tuple[list[np.ndarray], list[float], list[int]]:

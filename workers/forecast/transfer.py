@@ -195,10 +195,15 @@ def _usable(refs: Sequence[ReferenceRun], scheduled: bool) -> list[tuple[Referen
     return usable
 
 
-def _joint_fits(refs: Sequence[ReferenceRun], scheduled: bool) -> tuple[_Joint, ...]:
+def joint_fits(refs: Sequence[ReferenceRun], scheduled: bool) -> tuple[_Joint, ...]:
     """Each law fitted jointly to the usable references (they depend on nothing else, so the
     result is memoised: a run's forecasts, and the calibration replays, reuse it)."""
     return JOINTS.get(digest(refs, scheduled), lambda: _fit_joints(refs, scheduled))
+
+
+def joint_fits_made(refs: Sequence[ReferenceRun], scheduled: bool) -> bool:
+    """Whether joint_fits of ``refs`` is memoised in this process."""
+    return digest(refs, scheduled) in JOINTS
 
 
 def _fit_joints(refs: Sequence[ReferenceRun], scheduled: bool) -> tuple[_Joint, ...]:
@@ -259,7 +264,7 @@ def warm_candidates(
     about the decay, is not offered.
     """
     out = []
-    for j in _joint_fits(refs, sched is not None):
+    for j in joint_fits(refs, sched is not None):
         law = LAWS[j.name]
         if j.name == "lr_annealing" and not j.known[-1]:
             cand = _unseen_anneal_candidate(j.fit, j.amps, j.sd, j.known, curve, sched, horizon)
