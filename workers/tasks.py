@@ -312,9 +312,10 @@ def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key
     A run entering a new 5% progress step is first forecast provisionally (its finished runs
     replayed as at the step before: trajectory.forecast_trajectory's provisional_ok), which
     shows its new points in a fraction of the time. The request then stays pending, and
-    ``replaying`` jobs follow, each making some of the new step's replays
-    (trajectory.replay_ahead) and forecasting the points that came meanwhile, provisionally,
-    until the forecast made is not provisional.
+    ``replaying`` jobs follow: each first shows the points that came since the last forecast
+    (provisionally), then makes the new step's joint fits and replays one at a time
+    (trajectory.replay_ahead) until newer points come or none is left, when it stores the
+    final forecast.
 
     Writes take the series row before the run row, the order ingest uses, so the two never
     deadlock. A job that fails clears its request, so the next batch asks again at once; but
@@ -382,7 +383,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
         # The reads' transaction ends before the fits: a job holds none open while it
         # computes for seconds (backend.db.IDLE_IN_TRANSACTION_MS would end it).
         session.commit()
-        if replaying and shown == fitted_upto and not _replay_ahead(session, series, inputs,
+        if replaying and shown == fitted_upto and not _make_fits_ahead(session, series, inputs,
                                                                     fitted_upto):
             hold_request(session, series)  # newer points came: the next job shows them first
             return "replaying"
@@ -413,7 +414,8 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
     return outcome
 
 
-def _replay_ahead(session: Session, series: Series, inputs: _Inputs, fitted_upto: int) -> bool:
+def _make_fits_ahead(session: Session, series: Series, inputs: _Inputs,
+                     fitted_upto: int) -> bool:
     """The fits a provisional forecast lacks, one at a time, until none is left (True) or the
     series has points past ``fitted_upto`` (False): a new batch waits for one fit at most."""
     while not inputs.replay_ahead():

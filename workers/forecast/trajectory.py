@@ -288,7 +288,7 @@ def forecast_trajectory(
     5% progress step but has at the step before, choose and replay them as at that step
     (``provisional``): the new points are fitted at once, in a fraction of the time the new
     step's replays take (most of a forecast's time when a run enters a step). Then
-    replay_ahead makes those replays, a few at a time, and a forecast follows that is not
+    replay_ahead makes those replays, one at a time, and a forecast follows that is not
     provisional (workers.tasks).
     """
     steps, values, sched, horizon = _framed(steps, values, total_steps, schedule, lr_steps,
