@@ -4,10 +4,13 @@ import tempfile
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 from backend.jobs import DELIVER_ALERT, FIT_SCALING, FORECAST_SERIES, SWEEP
 from backend.settings import Settings
 from workers import delivery, scaling_tasks, tasks
+from workers.forecast import memo
+from workers.shared_memo import RedisStore
 
 
 class _CelerySender:
@@ -35,6 +38,13 @@ def make_celery(settings: Settings) -> Celery:
         beat_schedule_filename=str(Path(tempfile.gettempdir()) / "curvecast-celerybeat"),
     )
     sender = _CelerySender(app)
+
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        @worker_process_init.connect(weak=False)
+        def share_memos(**_: object) -> None:
+            """Each pool process shares its forecast memos with the others through the
+            broker's Redis (workers.shared_memo)."""
+            memo.share_through(RedisStore(settings.broker_url))
 
     @app.task(name=FORECAST_SERIES)
     def forecast_series(run_id: str, key: str, replaying: int = 0) -> str:

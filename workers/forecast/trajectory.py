@@ -14,6 +14,7 @@ depend only on the references and are memoised.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -51,7 +52,7 @@ from workers.forecast.fit import (
 )
 from workers.forecast.guesses import starts
 from workers.forecast.laws import LAWS, Design
-from workers.forecast.memo import Memo
+from workers.forecast.memo import Codec, Memo
 from workers.forecast.schedule import Schedule, schedule_from_logged
 from workers.forecast.shared_noise import shared_noise
 from workers.forecast.transfer import (
@@ -420,9 +421,9 @@ def replay_ahead(
     seed: int = 0,
 ) -> bool:
     """Where a forecast of these points (forecast_trajectory, the same arguments) would be
-    provisional, make one of the joint fits and replays it lacks (_unmade); whether it would
-    no longer be. One at a time (0.05-0.4 s each), so that a job can look for a run's new
-    batches between them and show those first (workers.tasks)."""
+    provisional, make one of the replays it lacks (_unmade), or first the joint fits of its
+    references; whether it would no longer be. One at a time (0.05-0.4 s each), so that a
+    job can look for a run's new batches between them and show those first (workers.tasks)."""
     steps, values, sched, horizon = _framed(steps, values, total_steps, schedule, lr_steps,
                                             lr_values)
     if not len(steps) or not references or steps[-1] >= total_steps:
@@ -433,9 +434,16 @@ def replay_ahead(
     if not _replayed_at(references, steps, values, end, sched, horizon, before, seed):
         return True  # not provisional: a forecast makes them itself
     unmade = _unmade(references, steps, values, end, sched, horizon, at, seed)
-    if unmade:
-        unmade[0]()
-    return len(unmade) <= 1
+    if not unmade:
+        return True
+    # First the joint fits of the step's references (its own forecast's; each replay
+    # makes its own), when this process lacks them.
+    chosen, scheduled = _most_alike(references, steps, values, at * end), sched is not None
+    if not joint_fits_made(chosen, scheduled):
+        joint_fits(chosen, scheduled)
+        return False
+    unmade[0]()
+    return len(unmade) == 1
 
 
 def _framed(steps: np.ndarray, values: np.ndarray, total_steps: int,
@@ -669,12 +677,26 @@ def _most_alike(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndar
     return canonical(refs)
 
 
+def _encode(replayed: Replayed | None) -> bytes:
+    """A replay as bytes for a shared memo store: how the run ended, then the final draws."""
+    if replayed is None:
+        return b""
+    draws, actual = replayed
+    return struct.pack("<d", actual) + np.asarray(draws, "<f8").tobytes()
+
+
+def _decode(data: bytes) -> Replayed | None:
+    if not data:
+        return None
+    return np.frombuffer(data, "<f8", offset=8).astype(float), struct.unpack("<d", data[:8])[0]
+
+
 # Replays one by one: with the others as priors (by the whole set, which one, progress and
 # seed), and alone (by that run only: when a run finishes, only it is replayed alone, not the
 # whole group again). One by one, so that replay_ahead can make a step's replays a few at a
 # time between a run's forecasts.
-_REPLAYS: Memo[Replayed | None] = Memo(2048)
-_ALONE: Memo[Replayed | None] = Memo(1024)
+_REPLAYS: Memo[Replayed | None] = Memo(2048, Codec("replay", _encode, _decode))
+_ALONE: Memo[Replayed | None] = Memo(1024, Codec("replay-alone", _encode, _decode))
 
 
 def _replays(refs: Sequence[ReferenceRun], progress: float, seed: int, *,
@@ -708,20 +730,17 @@ def _replay_keys(refs: Sequence[ReferenceRun], at: float, seed: int,
 def _unmade(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
             end: float, sched: Schedule | None, horizon: int, at: float,
             seed: int) -> list[Callable[[], object]]:
-    """What a forecast at progress step ``at`` makes and this process has not memoised, each
-    a call that makes it: the joint fits of the references it chooses, their replays with
+    """The replays a forecast at progress step ``at`` makes and this process has neither
+    memoised nor found shared, each a call that makes it: of the references it chooses, with
     the others as priors and, where those give a calibration (or may: not all made yet),
-    their replays alone (_calibrated)."""
-    chosen = _most_alike(refs, steps, values, at * end)
-    scheduled = sched is not None
-    out: list[Callable[[], object]] = (
-        [] if joint_fits_made(chosen, scheduled) else [partial(joint_fits, chosen, scheduled)])
-    alike = _alike(chosen, sched, horizon)
+    alone (_calibrated)."""
+    alike = _alike(_most_alike(refs, steps, values, at * end), sched, horizon)
+    out: list[Callable[[], object]] = []
     for priors in (True, False):
-        memo = _REPLAYS if priors else _ALONE
+        keys = _replay_keys(alike, at, seed, priors)
+        absent = set((_REPLAYS if priors else _ALONE).absent(keys))
         unmade = [partial(_replay_one, alike, i, key, at, seed, priors)
-                  for i, key in enumerate(_replay_keys(alike, at, seed, priors))
-                  if key not in memo]
+                  for i, key in enumerate(keys) if key in absent]
         if priors and not unmade and _calibration_of(
                 _replays(alike, at, seed, priors=True),
                 _log_peak_ratios(alike, sched, horizon)) is None:
@@ -733,7 +752,7 @@ def _unmade(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
 def _replayed_at(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
                  end: float, sched: Schedule | None, horizon: int, at: float,
                  seed: int) -> bool:
-    """Whether all a forecast at progress step ``at`` makes is memoised here (_unmade)."""
+    """Whether every replay a forecast at progress step ``at`` makes is at hand (_unmade)."""
     return at > 0 and not _unmade(refs, steps, values, end, sched, horizon, at, seed)
 
 

@@ -203,7 +203,7 @@ def joint_fits(refs: Sequence[ReferenceRun], scheduled: bool) -> tuple[_Joint, .
 
 def joint_fits_made(refs: Sequence[ReferenceRun], scheduled: bool) -> bool:
     """Whether joint_fits of ``refs`` is memoised in this process."""
-    return digest(refs, scheduled) in JOINTS
+    return not JOINTS.absent([digest(refs, scheduled)])
 
 
 def _fit_joints(refs: Sequence[ReferenceRun], scheduled: bool) -> tuple[_Joint, ...]:
