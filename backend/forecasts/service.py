@@ -108,10 +108,17 @@ def finish_request(session: Session, series: Series, fitted_upto_step: int | Non
 
 
 def hold_request(session: Session, series: Series) -> None:
-    """Lock the series row as finish_request does, leaving its request pending (a
-    provisional forecast's job, whose final forecast follows): the job's later writes then
-    take the series row before the run row, the order ingest uses."""
-    session.execute(select(Series.id).where(Series.id == series.id).with_for_update())
+    """Keep the series' request pending for the job this one hands over to (a provisional
+    forecast's replaying jobs), renewing its time: the sweep takes a request pending for
+    forecast_requeue_after_s for lost, and a live chain of jobs is not. Locks the series row
+    as finish_request does, so the job's later writes take it before the run row, the order
+    ingest uses."""
+    session.execute(
+        update(Series)
+        .where(Series.id == series.id)
+        .values(forecast_requested_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def stored_upto(session: Session, run_id: str, key: str) -> int | None:

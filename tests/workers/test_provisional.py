@@ -4,6 +4,7 @@ stays pending between the two, so no batch waits on a lost final forecast."""
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -62,10 +63,14 @@ def _run(client: TestClient, project: str, floor: float, upto: int, finish: bool
     return run_id
 
 
-def _pending(settings: Settings, run_id: str) -> bool:
+def _requested_at(settings: Settings, run_id: str) -> datetime | None:
     with session_scope(settings.database_url) as s:
         return s.scalar(select(Series.forecast_requested_at).where(
-            Series.run_id == run_id, Series.key == "loss")) is not None
+            Series.run_id == run_id, Series.key == "loss"))
+
+
+def _pending(settings: Settings, run_id: str) -> bool:
+    return _requested_at(settings, run_id) is not None
 
 
 def test_a_new_progress_step_is_forecast_provisionally_then_in_full(held, settings, project):
@@ -78,11 +83,14 @@ def test_a_new_progress_step_is_forecast_provisionally_then_in_full(held, settin
     assert not _pending(settings, run_id) and sent.sent == []
 
     _log(held, run_id, 430, 480, 2.15)  # into the 45% step
+    asked = _requested_at(settings, run_id)
     assert tasks.forecast_series(settings, sent, run_id, "loss") == "provisional"
     body = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
     assert body["fitted_upto_step"] == 470 and body["status"] == "ready"
     assert "provisional: the finished runs chosen and replayed as at 40%" in body["prior"]
-    assert _pending(settings, run_id)  # the final forecast is on its way: batches need not ask
+    # The final forecast is on its way: the request stays pending, renewed (a live chain,
+    # which the sweep must not take for lost).
+    assert _requested_at(settings, run_id) > asked
     assert sent.sent == [(FORECAST_SERIES, run_id, "loss", 1)]
 
     # With no new points, the replaying job makes the new step's fits and then the final
