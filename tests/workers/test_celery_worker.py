@@ -21,8 +21,11 @@ def start_worker(pg_url: str, redis_url: str, concurrency: int = 2,
     env = {**os.environ, "CURVECAST_DATABASE_URL": pg_url, "CURVECAST_BROKER_URL": redis_url,
            "CURVECAST_SWEEP_EVERY_S": "1", "CURVECAST_FORECAST_REQUEUE_AFTER_S": "3"}
     cmd = [sys.executable, "-m", "backend", "worker", "--concurrency", str(concurrency)]
-    out = subprocess.DEVNULL if log is None else log.open("w")
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if log is None:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT)
+    with log.open("w") as out:  # the child keeps its own copy of the file
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def stop(proc: subprocess.Popen) -> None:
