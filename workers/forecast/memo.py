@@ -72,8 +72,9 @@ class Memo(Generic[V]):
             self.misses += 1
         value = make()
         self._keep(key, value)
-        if self.codec is not None and _store is not None:
-            _store.put(self._shared_key(key), self.codec.encode(value))
+        store = _store if self.codec is not None else None
+        if store is not None:
+            store.put(self._shared_key(key), self.codec.encode(value))
         return value
 
     def absent(self, keys: Sequence[bytes]) -> list[bytes]:
