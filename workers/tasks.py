@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from psycopg.errors import IdleInTransactionSessionTimeout
@@ -55,6 +55,7 @@ from workers.forecast.trajectory import (
 from workers.scaling_tasks import fit_scaling_job
 
 log = logging.getLogger("curvecast.worker")
+R = TypeVar("R")
 
 # How long a forecast job waits, in turn, for an unreachable database before it gives up
 # (forecast_series): about half a minute, a restart's worth, not an outage's.
@@ -159,17 +160,18 @@ class _Inputs:
 
     def forecast(self) -> TrajectoryForecast:
         """The forecast, provisional where the run's new progress step is not replayed yet."""
-        return offload.call(
-            forecast_trajectory, self.steps, self.values, total_steps=self.total_steps,
-            schedule=self.schedule, lr_steps=self.lr_steps, lr_values=self.lr_values,
-            references=self.references, provisional_ok=True)
+        return self._call(forecast_trajectory, provisional_ok=True)
 
     def replay_ahead(self) -> bool:
         """One of the fits a provisional forecast lacks; whether none is left."""
+        return self._call(replay_ahead)
+
+    def _call(self, fn: Callable[..., R], **extra: object) -> R:
+        """``fn`` of these inputs (forecast_trajectory's arguments), where fits run."""
         return offload.call(
-            replay_ahead, self.steps, self.values, total_steps=self.total_steps,
-            schedule=self.schedule, lr_steps=self.lr_steps, lr_values=self.lr_values,
-            references=self.references)
+            fn, self.steps, self.values, total_steps=self.total_steps, schedule=self.schedule,
+            lr_steps=self.lr_steps, lr_values=self.lr_values, references=self.references,
+            **extra)
 
 
 def _fields(fc: TrajectoryForecast, fitted_upto: int) -> dict[str, Any]:

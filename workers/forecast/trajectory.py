@@ -433,12 +433,12 @@ def replay_ahead(
     before = _progress_step(at - CALIBRATION_STEP)
     if not _replayed_at(references, steps, values, end, sched, horizon, before, seed):
         return True  # not provisional: a forecast makes them itself
-    unmade = _unmade(references, steps, values, end, sched, horizon, at, seed)
+    chosen, scheduled = _most_alike(references, steps, values, at * end), sched is not None
+    unmade = _unmade(chosen, sched, horizon, at, seed)
     if not unmade:
         return True
     # First the joint fits of the step's references (its own forecast's; each replay
     # makes its own), when this process lacks them.
-    chosen, scheduled = _most_alike(references, steps, values, at * end), sched is not None
     if not joint_fits_made(chosen, scheduled):
         joint_fits(chosen, scheduled)
         return False
@@ -727,14 +727,13 @@ def _replay_keys(refs: Sequence[ReferenceRun], at: float, seed: int,
     return [digest((), whole, i, at, seed) for i in range(len(refs))]
 
 
-def _unmade(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
-            end: float, sched: Schedule | None, horizon: int, at: float,
+def _unmade(chosen: Sequence[ReferenceRun], sched: Schedule | None, horizon: int, at: float,
             seed: int) -> list[Callable[[], object]]:
-    """The replays a forecast at progress step ``at`` makes and this process has neither
-    memoised nor found shared, each a call that makes it: of the references it chooses, with
-    the others as priors and, where those give a calibration (or may: not all made yet),
-    alone (_calibrated)."""
-    alike = _alike(_most_alike(refs, steps, values, at * end), sched, horizon)
+    """The replays a forecast at progress step ``at`` with the references ``chosen``
+    (_most_alike) makes and this process has neither memoised nor found shared, each a call
+    that makes it: with the others as priors and, where those give a calibration (or may:
+    not all made yet), alone (_calibrated)."""
+    alike = _alike(chosen, sched, horizon)
     out: list[Callable[[], object]] = []
     for priors in (True, False):
         keys = _replay_keys(alike, at, seed, priors)
@@ -753,7 +752,8 @@ def _replayed_at(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.nda
                  end: float, sched: Schedule | None, horizon: int, at: float,
                  seed: int) -> bool:
     """Whether every replay a forecast at progress step ``at`` makes is at hand (_unmade)."""
-    return at > 0 and not _unmade(refs, steps, values, end, sched, horizon, at, seed)
+    return at > 0 and not _unmade(_most_alike(refs, steps, values, at * end), sched, horizon,
+                                  at, seed)
 
 
 def _done(replays: Sequence[Replayed | None]) -> tuple[list[np.ndarray], list[float], list[int]]:
