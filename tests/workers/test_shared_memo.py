@@ -2,6 +2,8 @@
 takes instead of making it again; a Redis that does not answer only costs the sharing."""
 
 import logging
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -60,3 +62,36 @@ def test_a_replay_travels_as_bytes_unchanged():
     back = trajectory._decode(trajectory._encode((draws, 2.345)))
     assert np.array_equal(back[0], draws) and back[1] == 2.345
     assert trajectory._decode(trajectory._encode(None)) is None
+
+
+def test_a_redis_that_does_not_answer_is_left_alone_for_a_while():
+    # A listener that accepts connections and never answers: each call to it would wait out
+    # the store's timeout, and a forecast makes dozens.
+    silent = socket.create_server(("127.0.0.1", 0))
+    silent.settimeout(0.1)
+    accepted = []
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(silent.accept()[0])
+            except TimeoutError:
+                continue
+
+    stop = threading.Event()
+    thread = threading.Thread(target=accept)
+    thread.start()
+    try:
+        store = RedisStore(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        assert store.get_many([b"a"]) == [None]  # waited out once
+        tries = len(accepted)
+        assert tries >= 1
+        assert store.get_many([b"a", b"b"]) == [None, None]
+        store.put(b"a", b"1")
+        assert len(accepted) == tries  # not asked again
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        silent.close()
