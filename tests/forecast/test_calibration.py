@@ -252,12 +252,18 @@ def test_a_provisional_forecast_replays_nothing_new_and_replay_ahead_then_does()
     assert not ready.provisional and trajectory._REPLAYS.misses == replays + 3
     full = forecast_trajectory(t2, y2, **args)
     assert np.array_equal(ready.final_samples, full.final_samples)
-    # Two steps on, the step before was never replayed: nothing to lean on, made in full, and
-    # nothing for replay_ahead to do.
+    # Two steps on (the 50% step never replayed), it leans on the latest step replayed.
     t3, y3, _ = _late_drop_run(2.85, 5_600, seed=4)
-    assert trajectory.replay_ahead(t3, y3, **args)
-    assert trajectory._REPLAYS.misses == replays + 3
-    assert not forecast_trajectory(t3, y3, provisional_ok=True, **args).provisional
+    later = forecast_trajectory(t3, y3, provisional_ok=True, **args)
+    assert later.provisional and trajectory._REPLAYS.misses == replays + 3
+    assert "as at 45% of this run, the forecast made with them at 55% follows" in later.prior
+    assert not trajectory.replay_ahead(t3, y3, **args)
+    assert trajectory._REPLAYS.misses == replays + 4
+    # More than LEAN_STEPS on, none is near enough: made in full, nothing for replay_ahead to do.
+    t4, y4, _ = _late_drop_run(2.85, 4_600 + (trajectory.LEAN_STEPS + 1) * 500, seed=4)
+    assert trajectory.replay_ahead(t4, y4, **args)
+    assert trajectory._REPLAYS.misses == replays + 4
+    assert not forecast_trajectory(t4, y4, provisional_ok=True, **args).provisional
 
 
 def test_the_same_references_in_another_order_give_the_same_forecast_from_the_memo():

@@ -93,6 +93,12 @@ HORIZON_POWER_WITH_PRIORS = 0.5
 # Calibration replays run at progress rounded down to 5% steps: one replay serves every batch
 # of a run within the step (a slightly earlier cut only makes the replays a little harder).
 CALIBRATION_STEP = 0.05
+# A run entering a step whose replays are not made yet is forecast provisionally on those of
+# the latest step at most this many before it (forecast_trajectory's provisional_ok). On the
+# 15 tinylm_sched runs, 1 % into steps from 15 to 85 %, against the forecast made in full
+# (2026-12-07, bench/RESULTS.md "Forecast speed"): 1, 2 and 4 steps back, the provisional mean
+# a median 0.61 / 0.65 / 0.82 % from the full one, coverage 94 / 90 / 87 % (full 91-93 %).
+LEAN_STEPS = 4
 SHAPE_TOLERANCE = 0.1  # schedules alike: lr/peak within 0.1 at every 5% of the run
 END_SPAN = 0.05  # a run at its target is valued against its last 5% of steps
 MAX_REFERENCES = 8  # of the finished runs offered, the ones most like this run are used
@@ -286,11 +292,11 @@ def forecast_trajectory(
     ``calibrate``: with finished references, replay them at this run's progress and correct
     the forecast by how wrong it was on them (off for those replays themselves).
     ``provisional_ok``: where this process has not yet replayed the references at the run's
-    5% progress step but has at the step before, choose and replay them as at that step
-    (``provisional``): the new points are fitted at once, in a fraction of the time the new
-    step's replays take (most of a forecast's time when a run enters a step). Then
-    replay_ahead makes those replays, one at a time, and a forecast follows that is not
-    provisional (workers.tasks).
+    5% progress step but has at an earlier one (the latest, LEAN_STEPS at most before it),
+    choose and replay them as at that step (``provisional``): the new points are fitted at
+    once, in a fraction of the time the new step's replays take (most of a forecast's time
+    when a run enters a step). Then replay_ahead makes those replays, one at a time, and a
+    forecast follows that is not provisional (workers.tasks).
     """
     steps, values, sched, horizon = _framed(steps, values, total_steps, schedule, lr_steps,
                                             lr_values)
@@ -312,13 +318,12 @@ def forecast_trajectory(
 
     # Chosen on the curve up to its last 5% progress step: the choice, and with it the
     # memoised joint fits, moves at most once a step.
-    at = _progress_step(last / end)
-    before = _progress_step(at - CALIBRATION_STEP)
-    provisional = bool(provisional_ok and calibrate and references and last < target) and (
-        not _replayed_at(references, steps, values, end, sched, horizon, at, seed)
-        and _replayed_at(references, steps, values, end, sched, horizon, before, seed))
+    at = shown_at = _progress_step(last / end)
+    lean = _leaned_on(references, steps, values, end, sched, horizon, at, seed) if (
+        provisional_ok and calibrate and references and last < target) else None
+    provisional = lean is not None
     if provisional:
-        at = before
+        at = lean
     references = _most_alike(references, steps, values, at * end)
     warm = warm_candidates(references, sched, curve, horizon) if references else []
     design = design_for(sched, curve.steps, horizon, any(c.law.name == "multi_power" for c in warm))
@@ -403,7 +408,7 @@ def forecast_trajectory(
                                     shared and shared.note(), provisional and (
                                         f"provisional: the finished runs chosen and replayed "
                                         f"as at {at:.0%} of this run, the forecast made with "
-                                        f"them at {at + CALIBRATION_STEP:.0%} follows"))
+                                        f"them at {shown_at:.0%} follows"))
                         if n) or None,
         decay_guessed=decay_guessed, provisional=provisional,
     )
@@ -430,13 +435,11 @@ def replay_ahead(
         return True
     end = max(int(total_steps), int(steps[-1]))
     at = _progress_step(steps[-1] / end)
-    before = _progress_step(at - CALIBRATION_STEP)
-    if not _replayed_at(references, steps, values, end, sched, horizon, before, seed):
-        return True  # not provisional: a forecast makes them itself
     chosen, scheduled = _most_alike(references, steps, values, at * end), sched is not None
     unmade = _unmade(chosen, sched, horizon, at, seed)
-    if not unmade:
-        return True
+    if not unmade or _leaned_on(references, steps, values, end, sched, horizon, at, seed,
+                                unmade) is None:
+        return True  # made, or not provisional: a forecast makes them itself
     # First the joint fits of the step's references (its own forecast's; each replay
     # makes its own), when this process lacks them.
     if not joint_fits_made(chosen, scheduled):
@@ -748,12 +751,23 @@ def _unmade(chosen: Sequence[ReferenceRun], sched: Schedule | None, horizon: int
     return out
 
 
-def _replayed_at(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
-                 end: float, sched: Schedule | None, horizon: int, at: float,
-                 seed: int) -> bool:
-    """Whether every replay a forecast at progress step ``at`` makes is at hand (_unmade)."""
-    return at > 0 and not _unmade(_most_alike(refs, steps, values, at * end), sched, horizon,
-                                  at, seed)
+def _leaned_on(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
+               end: float, sched: Schedule | None, horizon: int, at: float, seed: int,
+               unmade: Sequence[object] | None = None) -> float | None:
+    """Where a forecast at progress step ``at`` lacks some of its replays (``unmade``, when
+    known), the latest earlier step whose replays are all at hand (_unmade); else None."""
+    if unmade is None:
+        unmade = _unmade(_most_alike(refs, steps, values, at * end), sched, horizon, at, seed)
+    if not unmade:
+        return None
+    for k in range(1, LEAN_STEPS + 1):
+        before = _progress_step(at - k * CALIBRATION_STEP)
+        if before <= 0:
+            break
+        if not _unmade(_most_alike(refs, steps, values, before * end), sched, horizon,
+                       before, seed):
+            return before
+    return None
 
 
 def _done(replays: Sequence[Replayed | None]) -> tuple[list[np.ndarray], list[float], list[int]]:
