@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -206,6 +207,9 @@ class Forecast(Base):
     # The curve's level at the target: final_mean without the batch noise forecast for that
     # step (workers.forecast.shared_noise). A finished run is a reference by its level.
     trend_mean: Mapped[float | None] = mapped_column(Double)
+    # Calibrated on the replays of an earlier progress step; the final forecast follows, and
+    # only that one decides a stop (workers.tasks.forecast_series).
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     curve: Mapped[dict[str, Any]] = mapped_column(default=dict)
     p_underperform: Mapped[float | None] = mapped_column(Double)
     should_stop: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -7,7 +7,8 @@ learning-rate sweeps of real runs made here by bench/train_curves.py, tinylm and
 tinylm_long and tinylm_sched, and simulated LR sweeps)
 are replayed through the real API, one run after another within a sweep:
 every run logs its points in chunks at checkpoints every 5% of its planned steps; from 10% on
-it waits for the forecast of its latest chunk and is killed (PATCH killed) once the forecast or
+it waits for the final forecast of its latest chunk (a provisional one decides no stop) and is
+killed (PATCH killed) once the forecast or
 the ingest answer says should_stop; runs that are never stopped PATCH finished and become
 references for the later ones. Each sweep is a group with its own stop policy
 (reference best_finished, min_progress 0.1), replayed once per threshold in its own project.
@@ -129,7 +130,8 @@ def _log_run(c: httpx.Client, rid: str, run: SweepRun, rep: Replay,
         stop = answer.json()["should_stop"]
         if MIN_PROGRESS <= frac < 1.0 and not stop:
             start = time.monotonic()
-            fc = wait_forecast(c, rid, int(run.steps[idx[-1]]), FORECAST_TIMEOUT_S, every=0.1)
+            fc = wait_forecast(c, rid, int(run.steps[idx[-1]]), FORECAST_TIMEOUT_S, every=0.1,
+                               final=True)
             rep.waits.append(time.monotonic() - start)
             rep.timeouts += fc is None
             stop = bool(fc and fc.get("should_stop"))

@@ -42,16 +42,19 @@ def fresh_database(name: str) -> str:
 
 
 def wait_forecast(c: httpx.Client, run_id: str, step: int, timeout: float,
-                  every: float = 0.05, answered: list[float] | None = None) -> dict | None:
-    """The run's loss forecast once it covers `step`; None after `timeout` seconds.
-    ``answered`` gets each poll's round trip in seconds."""
+                  every: float = 0.05, answered: list[float] | None = None,
+                  final: bool = False) -> dict | None:
+    """The run's loss forecast once it covers `step` (``final``: and is not provisional, the
+    one a stop is decided on); None after `timeout` seconds. ``answered`` gets each poll's
+    round trip in seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         fc = c.get(f"/api/v1/runs/{run_id}/forecast/loss")
         if answered is not None:
             answered.append(fc.elapsed.total_seconds())
-        if fc.status_code == 200 and fc.json().get("fitted_upto_step") == step:
-            return fc.json()
+        body = fc.json() if fc.status_code == 200 else {}
+        if body.get("fitted_upto_step") == step and not (final and body.get("provisional")):
+            return body
         time.sleep(every)
     return None
 

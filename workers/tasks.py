@@ -181,6 +181,7 @@ def _fields(fc: TrajectoryForecast, fitted_upto: int) -> dict[str, Any]:
         "model": fc.model,
         "params": {k: _finite_or_none(v) for k, v in fc.params.items()},
         "prior": fc.prior,
+        "provisional": fc.provisional,
         "fitted_upto_step": fitted_upto,
         "target_step": fc.target_step,
         "level": fc.level,
@@ -312,7 +313,7 @@ def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key
     """Fit the series' latest points and store the forecast; fit again if data moved on.
 
     A run entering a new 5% progress step is first forecast provisionally (its finished runs
-    replayed as at the step before: trajectory.forecast_trajectory's provisional_ok), which
+    replayed as at an earlier step: trajectory.forecast_trajectory's provisional_ok), which
     shows its new points in a fraction of the time. The request then stays pending, and
     ``replaying`` jobs follow: each first shows the points that came since the last forecast
     (provisionally), then makes the new step's joint fits and replays one at a time
@@ -390,7 +391,12 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
             hold_request(session, series)  # newer points came: the next job shows them first
             return "replaying"
         fc = inputs.forecast()
-        decision = _stop_decision(run, key, fc, inputs, stop) if stop else None
+        # A stop is decided on final forecasts only: a provisional one is calibrated on an
+        # earlier step's replays (its band a little less sure, trajectory.LEAN_STEPS), and a
+        # client that ended its loop cannot take the stop back. The final one follows within
+        # seconds; till then the last decision stands.
+        decision = _stop_decision(run, key, fc, inputs, stop) if (
+            stop and not fc.provisional) else None
     # Either locks the series row first; a provisional forecast leaves the request pending.
     if fc is not None and fc.provisional:
         hold_request(session, series)
@@ -403,6 +409,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
             "reason": "the run has no total_steps: set it (or a schedule) to give a target",
             "curve": {}, "params": {}, "model": None, "target_step": None,
             "final_mean": None, "final_lower": None, "final_upper": None, "trend_mean": None,
+            "provisional": False,
         })
     else:
         fields = _fields(fc, fitted_upto)

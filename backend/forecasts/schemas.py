@@ -43,6 +43,10 @@ class ForecastOut(BaseModel):
     model: str | None = None
     params: dict[str, float] | None = None
     prior: str | None = None
+    # Shown at once while the replays of the run's new 5% progress step are made: calibrated
+    # on an earlier step's (``prior`` says which); the final forecast follows within seconds
+    # and decides the stop (``p_underperform``/``should_stop`` stay the last final one's).
+    provisional: bool = False
     final: FinalValue | None = None
     curve: ForecastCurve | None = None
     p_underperform: float | None = None

@@ -150,6 +150,7 @@ def read_forecast(session: Session, run: Run, series: Series) -> dict[str, Any]:
         "model": row.model,
         "params": row.params,
         "prior": row.prior,
+        "provisional": row.provisional,
         "final": None if row.final_mean is None else {
             "mean": row.final_mean, "lower": row.final_lower, "upper": row.final_upper,
             "level": row.level,

@@ -93,11 +93,13 @@ def seed_project(http: httpx.Client, project: str) -> dict[str, dict]:
 
 
 def wait_for_forecasts(http: httpx.Client, run_ids: list[str], timeout: float = 60) -> None:
-    """Poll each run's loss forecast until it is no longer pending."""
+    """Poll each run's loss forecast until it is final: neither pending, stale nor
+    provisional."""
     deadline = time.monotonic() + timeout
     for run_id in run_ids:
         poll(lambda run_id=run_id: http.get(f"/api/v1/runs/{run_id}/forecast/loss").json(),
-             lambda body: body["status"] != "pending" and not body.get("stale"),
+             lambda body: body["status"] != "pending" and not body.get("stale")
+             and not body.get("provisional"),
              deadline - time.monotonic(), f"forecast of {run_id} still pending or stale")
 
 

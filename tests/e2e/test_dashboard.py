@@ -375,6 +375,32 @@ def test_an_lr_logged_as_learning_rate_overlays_the_loss_like_lr(signed_in: Page
     expect(page.locator(".plot[data-metric='learning_rate']")).to_have_count(0)
 
 
+def test_a_provisional_forecast_is_marked_and_the_page_waits_for_the_final_one(
+        signed_in: Page, seeded: dict):
+    # A provisional forecast lasts about a second in the service, too short to catch in a
+    # browser: the API's answer is marked provisional in flight until the test lets it through.
+    page = signed_in
+    run = seeded["runs"]["baseline"]  # finished: only a forecast still to come keeps polling
+    marking = [True]
+
+    def provisional(route):
+        response = route.fetch()
+        body = response.json()
+        if marking[0] and body.get("status") == "ready":
+            body["provisional"] = True
+        route.fulfill(response=response, json=body)
+
+    page.route(re.compile(r"/api/v1/runs/[^/]+/forecast/loss$"), provisional)
+    page.goto(f"/#/run/{run['id']}")
+    caption = page.locator("figure.chart", has=page.locator(LOSS_PLOT)).locator("figcaption")
+    expect(caption.locator(".forecast-provisional")).to_contain_text(
+        "provisional: calibrated on an earlier step's replays; the final forecast follows")
+    screenshot(page, "run-provisional")
+    marking[0] = False
+    expect(caption.locator(".forecast-provisional")).to_have_count(0, timeout=10_000)
+    expect(caption).to_contain_text("Forecast at step 2,000")
+
+
 def test_live_run_grows_while_the_chart_keeps_its_zoom(signed_in: Page, api, project: str):
     page = signed_in
     run = create_run(api, project, "growing", lr_schedule={

@@ -1,6 +1,7 @@
 """A run entering a new 5% progress step is forecast at once with its finished runs replayed as
-at the step before (provisional), and then in full by a job that follows at once; the request
-stays pending between the two, so no batch waits on a lost final forecast."""
+at an earlier step (provisional), and then in full by a job that follows at once; the request
+stays pending between the two, so no batch waits on a lost final forecast. Only the final
+forecast decides a stop."""
 
 import uuid
 from collections.abc import Iterator
@@ -87,6 +88,7 @@ def test_a_new_progress_step_is_forecast_provisionally_then_in_full(held, settin
     assert tasks.forecast_series(settings, sent, run_id, "loss") == "provisional"
     body = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
     assert body["fitted_upto_step"] == 470 and body["status"] == "ready"
+    assert body["provisional"] is True
     assert "provisional: the finished runs chosen and replayed as at 40%" in body["prior"]
     # The final forecast is on its way: the request stays pending, renewed (a live chain,
     # which the sweep must not take for lost).
@@ -98,12 +100,39 @@ def test_a_new_progress_step_is_forecast_provisionally_then_in_full(held, settin
     assert tasks.forecast_series(settings, sent, run_id, "loss", 1) == "stored"
     assert len(sent.sent) == 1
     final = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
-    assert final["fitted_upto_step"] == 470 and "provisional" not in final["prior"]
+    assert final["fitted_upto_step"] == 470 and final["provisional"] is False
+    assert "provisional" not in final["prior"]
     assert "calibrated on" in final["prior"] and not _pending(settings, run_id)
     # Within the step the replays are at hand: the next batch is forecast in full at once.
     _log(held, run_id, 480, 490, 2.15)
     assert tasks.forecast_series(settings, sent, run_id, "loss") == "stored"
     assert len(sent.sent) == 1
+
+
+def test_a_stop_is_decided_on_the_final_forecast_not_the_provisional_one(held, settings,
+                                                                         project):
+    for floor in (2.0, 2.1, 2.2, 2.3):
+        _run(held, project, floor, TOTAL, finish=True)
+    policy = held.put(f"/api/v1/projects/{project}/stop-policy", json={
+        "metric": "loss", "mode": "min", "reference": "best_finished", "threshold": 0.9,
+        "min_progress": 0.45})
+    assert policy.status_code == 200, policy.text
+    run_id = _run(held, project, 2.6, 430, finish=False)  # far worse than the best, 2.0
+    sent = RecordingDispatcher()
+    assert tasks.forecast_series(settings, sent, run_id, "loss") == "stored"
+    first = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+    assert first["p_underperform"] > 0.9 and not first["should_stop"]  # at 42%: too soon
+    _log(held, run_id, 430, 480, 2.6)
+    assert tasks.forecast_series(settings, sent, run_id, "loss") == "provisional"
+    body = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+    # The last final forecast's decision stands, and with it its p.
+    assert body["provisional"] and body["fitted_upto_step"] == 470
+    assert (body["p_underperform"], body["should_stop"]) == (first["p_underperform"], False)
+    assert not held.get(f"/api/v1/runs/{run_id}").json()["should_stop"]
+    assert tasks.forecast_series(settings, sent, run_id, "loss", 1) == "stored"
+    final = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+    assert not final["provisional"] and final["p_underperform"] > 0.9 and final["should_stop"]
+    assert held.get(f"/api/v1/runs/{run_id}").json()["should_stop"]
 
 
 def test_a_batch_that_comes_while_replaying_is_shown_after_one_more_fit(

@@ -103,7 +103,8 @@ export async function render(view, { arg: id }, { signal, poll }) {
   }
 
   const settling = () => run.status === "running"
-    || [...data.forecasts.values()].some((fc) => fc.status === "pending" || fc.stale);
+    || [...data.forecasts.values()].some((fc) => fc.status === "pending" || fc.stale
+      || fc.provisional);
 
   await load();
   if (settling()) {
