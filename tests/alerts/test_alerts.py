@@ -97,7 +97,8 @@ def loss(step: float, floor: float) -> float:
 
 def log_run(client: TestClient, project: str, floor: float, upto: int, *, finish: bool = False,
             batches: int = 4) -> tuple[str, list[bool]]:
-    """A run logging `loss` to step `upto` in a few batches, waiting for each forecast."""
+    """A run logging `loss` to step `upto` in a few batches, waiting for each final forecast
+    (the one that decides a stop)."""
     run_id = new_run(client, project)
     steps = list(range(0, upto + 1, 20))
     answers = []
@@ -114,7 +115,8 @@ def log_run(client: TestClient, project: str, floor: float, upto: int, *, finish
 
 def wait_forecast(client: TestClient, run_id: str, step: int, timeout: float = 120) -> dict:
     return poll(lambda: client.get(f"/api/v1/runs/{run_id}/forecast/loss").json(),
-                lambda body: body.get("fitted_upto_step") == step, timeout,
+                lambda body: body.get("fitted_upto_step") == step
+                and not body.get("provisional"), timeout,
                 f"no forecast fitted up to {step}", every=0.05)
 
 
