@@ -5,8 +5,8 @@
 A fresh `curvecast up` on Postgres (in-process jobs). For each dev run: cold, its project holds
 only this run; warm, its project also holds the other runs of the same model size, finished.
 The run logs its first 25%, 50% and 75% of the planned steps (as a training loop would, one
-after the other); after each, the benchmark waits for the stored forecast and compares its
-final value with the run's true final loss (error, 90% coverage, mean interval score). The
+after the other); after each, the benchmark waits for the stored final forecast (a prefix
+posted in several requests can first be shown provisionally) and compares its final value with the run's true final loss (error, 90% coverage, mean interval score). The
 last-value and power-law baselines are computed on the same prefixes in the same run.
 """
 
@@ -61,7 +61,7 @@ def replay(c: httpx.Client, run: DevRun, runs: list[DevRun], mode: str) -> list[
         post_points(c, run_id, steps[done:], loss[done:])
         done = len(steps)
         start = time.perf_counter()
-        fc = wait_forecast(c, run_id, int(steps[-1]), 120)
+        fc = wait_forecast(c, run_id, int(steps[-1]), 120, final=True)
         if fc is None:
             raise RuntimeError(f"no forecast of {run_id} up to step {int(steps[-1])}")
         waited = time.perf_counter() - start

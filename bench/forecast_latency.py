@@ -15,7 +15,11 @@
    in-process jobs) and with Postgres + Redis + a `curvecast worker` process, cold (the run
    alone in its project), warm (WARM_REFERENCES synthetic finished runs beside it) and warm,
    real (a tinylm_sched run beside the set's 14 others). Those batches are ~9 % of the run
-   apart, so every one enters a new 5 % step and replays the references: the worst case. The
+   apart, so every one enters a new 5 % step: it is shown by a provisional forecast where a
+   step up to 20 % back was replayed (trajectory.LEAN_STEPS), else once the new step's
+   replays are made. The warm real case again with each batch posted once the last one's
+   final forecast (the one that decides a stop) is stored, as evaluations spread over a run
+   come: the seconds to the forecast shown and to the final one. The
    real run again in 100 batches of 1 %, each posted as soon as the last one shows (the
    whole run in ~30 s: batches come faster than a new step's fits can be made between them),
    and again no sooner than CADENCE_S apart. A batch entering a new step is shown at once by
@@ -172,12 +176,13 @@ def freshness_cases() -> dict[str, tuple[Logged, list[Logged]]]:
 
 def freshness(base: str, project: str, run: Logged, refs: list[Logged],
               batches: int = 10, answered: list[float] | None = None,
-              every: float = 0.0) -> list[float]:
+              every: float = 0.0, finals: list[float] | None = None) -> list[float]:
     """Seconds from each batch's answer to a forecast that includes it; ``refs``: the
     project first gets these finished runs, and every forecast must then use them;
     ``answered`` gets the round trip of every poll made while waiting (the API's
     responsiveness while it fits). Each batch is posted once the previous one's forecast
-    shows and, with ``every``, no sooner than ``every`` seconds after the previous one."""
+    shows and, with ``every``, no sooner than ``every`` seconds after the previous one;
+    with ``finals``, once its final forecast shows, whose seconds go there."""
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     spec, steps, loss, total = run
     chunks = np.array_split(np.arange(len(steps)), batches + 1)
@@ -199,6 +204,10 @@ def freshness(base: str, project: str, run: Logged, refs: list[Logged],
             if fc is None:
                 raise RuntimeError("no fresh forecast within 60 s")
             out.append(time.perf_counter() - start)
+            if finals is not None:
+                if wait_forecast(c, run_id, last, 60, 0.02, answered, final=True) is None:
+                    raise RuntimeError("no final forecast within 60 s")
+                finals.append(time.perf_counter() - start)
             if refs and fc["status"] == "ready" and not fc.get("prior"):
                 raise RuntimeError("a warm forecast used no reference: not the warm path")
     return out[1:]  # the first includes start-up work (imports, first connection)
@@ -212,6 +221,11 @@ def freshness_all(base: str) -> tuple[dict[str, list[float]], list[float]]:
     out = {case: freshness(base, f"bench-fresh-{case.replace(', ', '-')}", run, refs,
                            answered=answered)
            for case, (run, refs) in cases.items()}
+    finals: list[float] = []
+    out["warm, real, spaced: shown"] = freshness(
+        base, "bench-fresh-warm-real-spaced", *cases["warm, real"], answered=answered,
+        finals=finals)
+    out["warm, real, spaced: final"] = finals[1:]
     out["warm, real, 1% batches"] = freshness(base, "bench-fresh-warm-real-1pc",
                                               *cases["warm, real"], batches=REALISTIC_BATCHES,
                                               answered=answered)
