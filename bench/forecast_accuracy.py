@@ -6,8 +6,9 @@ A fresh `curvecast up` on Postgres (in-process jobs). For each dev run: cold, it
 only this run; warm, its project also holds the other runs of the same model size, finished.
 The run logs its first 25%, 50% and 75% of the planned steps (as a training loop would, one
 after the other); after each, the benchmark waits for the stored final forecast (a prefix
-posted in several requests can first be shown provisionally) and compares its final value with the run's true final loss (error, 90% coverage, mean interval score). The
-last-value and power-law baselines are computed on the same prefixes in the same run.
+posted in several requests can first be shown provisionally) and compares its final value
+with the run's true final loss (error, 90% coverage, mean interval score). The last-value and
+power-law baselines are computed on the same prefixes in the same run.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ class TrajectoryForecast:
     # annealing prior: a guess, which no finished run pins down (against a finished run,
     # stopping.decide stops on such a forecast only with the paired check).
     decay_guessed: bool = False
-    # Calibrated as at the previous 5% progress step (forecast_trajectory's provisional_ok).
+    # Calibrated as at an earlier 5% progress step (forecast_trajectory's provisional_ok).
     provisional: bool = False
 
     @property
