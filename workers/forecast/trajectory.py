@@ -425,10 +425,10 @@ def replay_ahead(
     references: Sequence[ReferenceRun] = (),
     seed: int = 0,
 ) -> bool:
-    """Where a forecast of these points (forecast_trajectory, the same arguments) would be
-    provisional, make one of the replays it lacks (_unmade), or first the joint fits of its
-    references; whether it would no longer be. One at a time (0.05-0.4 s each), so that a
-    job can look for a run's new batches between them and show those first (workers.tasks)."""
+    """Make one of the replays that a forecast of these points (forecast_trajectory, the
+    same arguments) lacks at their progress step (_unmade), or first the joint fits of its
+    references; whether none is left. One at a time (0.05-0.4 s each), so that a job can
+    look for a run's new batches between them and show those first (workers.tasks)."""
     steps, values, sched, horizon = _framed(steps, values, total_steps, schedule, lr_steps,
                                             lr_values)
     if not len(steps) or not references or steps[-1] >= total_steps:
@@ -437,9 +437,8 @@ def replay_ahead(
     at = _progress_step(steps[-1] / end)
     chosen, scheduled = _most_alike(references, steps, values, at * end), sched is not None
     unmade = _unmade(chosen, sched, horizon, at, seed)
-    if not unmade or _leaned_on(references, steps, values, end, sched, horizon, at, seed,
-                                unmade) is None:
-        return True  # made, or not provisional: a forecast makes them itself
+    if not unmade:
+        return True
     # First the joint fits of the step's references (its own forecast's; each replay
     # makes its own), when this process lacks them.
     if not joint_fits_made(chosen, scheduled):
@@ -752,13 +751,11 @@ def _unmade(chosen: Sequence[ReferenceRun], sched: Schedule | None, horizon: int
 
 
 def _leaned_on(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarray,
-               end: float, sched: Schedule | None, horizon: int, at: float, seed: int,
-               unmade: Sequence[object] | None = None) -> float | None:
-    """Where a forecast at progress step ``at`` lacks some of its replays (``unmade``, when
-    known), the latest earlier step whose replays are all at hand (_unmade); else None."""
-    if unmade is None:
-        unmade = _unmade(_most_alike(refs, steps, values, at * end), sched, horizon, at, seed)
-    if not unmade:
+               end: float, sched: Schedule | None, horizon: int, at: float,
+               seed: int) -> float | None:
+    """Where a forecast at progress step ``at`` lacks some of its replays, the latest earlier
+    step whose replays are all at hand (_unmade); else None."""
+    if not _unmade(_most_alike(refs, steps, values, at * end), sched, horizon, at, seed):
         return None
     for k in range(1, LEAN_STEPS + 1):
         before = _progress_step(at - k * CALIBRATION_STEP)
