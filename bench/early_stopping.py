@@ -8,10 +8,10 @@ tinylm_long and tinylm_sched, and simulated LR sweeps)
 are replayed through the real API, one run after another within a sweep:
 every run logs its points in chunks at checkpoints every 5% of its planned steps; from 10% on
 it waits for the final forecast of its latest chunk (a provisional one decides no stop) and is
-killed (PATCH killed) once the forecast or
-the ingest answer says should_stop; runs that are never stopped PATCH finished and become
-references for the later ones. Each sweep is a group with its own stop policy
-(reference best_finished, min_progress 0.1), replayed once per threshold in its own project.
+killed (PATCH killed) once the forecast or the ingest answer says should_stop; runs that are
+never stopped PATCH finished and become references for the later ones. Each sweep is a group
+with its own stop policy (reference best_finished, min_progress 0.1), replayed once per
+threshold in its own project.
 Optuna's MedianPruner and SuccessiveHalvingPruner see the same checkpoints in the same order
 through the ask/tell API, at their default settings and, separately, at the setting of their
 knob that never stops a sweep's best run (chosen per source in hindsight) and at the setting

@@ -100,7 +100,8 @@ def wait_for_forecasts(http: httpx.Client, run_ids: list[str], timeout: float = 
         poll(lambda run_id=run_id: http.get(f"/api/v1/runs/{run_id}/forecast/loss").json(),
              lambda body: body["status"] != "pending" and not body.get("stale")
              and not body.get("provisional"),
-             deadline - time.monotonic(), f"forecast of {run_id} still pending or stale")
+             deadline - time.monotonic(),
+             f"forecast of {run_id} still pending, stale or provisional")
 
 
 # A scaling ladder: final losses on the law L = E + A/N^alpha + B/D^beta, with 0.4% noise.
