@@ -701,14 +701,14 @@ _REPLAYS: Memo[Replayed | None] = Memo(2048, Codec("replay", _encode, _decode))
 _ALONE: Memo[Replayed | None] = Memo(1024, Codec("replay-alone", _encode, _decode))
 
 
-def _replays(refs: Sequence[ReferenceRun], progress: float, seed: int, *,
-             priors: bool) -> tuple[Replayed | None, ...]:
+def _replays(refs: Sequence[ReferenceRun], progress: float, seed: int, *, priors: bool,
+             keys: Sequence[bytes] | None = None) -> tuple[Replayed | None, ...]:
     """Each reference cut at ``progress`` (in CALIBRATION_STEPs) of its planned steps and
     forecast with the others as its references (leave one out), or with none (``priors``
-    False); None where it gave no forecast."""
+    False); None where it gave no forecast. ``keys``: their _replay_keys, where known."""
     at = _progress_step(progress)
-    return tuple(_replay_one(refs, i, key, at, seed, priors)
-                 for i, key in enumerate(_replay_keys(refs, at, seed, priors)))
+    keys = _replay_keys(refs, at, seed, priors) if keys is None else keys
+    return tuple(_replay_one(refs, i, key, at, seed, priors) for i, key in enumerate(keys))
 
 
 def _replay_one(refs: Sequence[ReferenceRun], i: int, key: bytes, at: float, seed: int,
@@ -743,7 +743,7 @@ def _unmade(chosen: Sequence[ReferenceRun], sched: Schedule | None, horizon: int
         unmade = [partial(_replay_one, alike, i, key, at, seed, priors)
                   for i, key in enumerate(keys) if key in absent]
         if priors and not unmade and _calibration_of(
-                _replays(alike, at, seed, priors=True),
+                _replays(alike, at, seed, priors=True, keys=keys),
                 _log_peak_ratios(alike, sched, horizon)) is None:
             break  # no calibration: the forecast replays nothing alone
         out += unmade
