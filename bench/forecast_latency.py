@@ -15,18 +15,19 @@
    in-process jobs) and with Postgres + Redis + a `curvecast worker` process, cold (the run
    alone in its project), warm (WARM_REFERENCES synthetic finished runs beside it) and warm,
    real (a tinylm_sched run beside the set's 14 others). Those batches are ~9 % of the run
-   apart, so every one enters a new 5 % step: it is shown by a provisional forecast where a
-   step up to 20 % back was replayed (trajectory.LEAN_STEPS), else once the new step's
-   replays are made. The warm real case again with each batch posted once the last one's
-   final forecast (the one that decides a stop) is stored, as evaluations spread over a run
-   come: the seconds to the forecast shown and to the final one. The
-   real run again in 100 batches of 1 %, each posted as soon as the last one shows (the
-   whole run in ~30 s: batches come faster than a new step's fits can be made between them),
-   and again no sooner than CADENCE_S apart. A batch entering a new step is shown at once by
-   a provisional forecast, whose fits follow between batches (workers.tasks: forecast_series).
-   Target: 2 s. Also the
-   round trip of every GET made while waiting: how responsive the API stays while it fits (in
-   the embedded mode the fits run in a child process of the API's, workers.offload).
+   apart, so every one enters a new 5 % step: it is shown by a provisional forecast, which
+   leans on a step up to 20 % back where one was replayed (trajectory.LEAN_STEPS) and is not
+   calibrated where none was, while the new step's replays are made. The warm real case
+   again with each batch posted once the last one's final forecast (the one that decides a
+   stop) is stored, as evaluations spread over a run come: the seconds to the forecast shown
+   and to the final one; and so again with batches 25 % apart, where no step is replayed
+   near enough to lean on (FAR_ENDS). The real run again in 100 batches of 1 %, each posted
+   as soon as the last one shows (the whole run in ~30 s: batches come faster than a new
+   step's fits can be made between them), and again no sooner than CADENCE_S apart. A batch
+   entering a new step is shown at once by a provisional forecast, whose fits follow between
+   batches (workers.tasks: forecast_series). Target: 2 s. Also the round trip of every GET
+   made while waiting: how responsive the API stays while it fits (in the embedded mode the
+   fits run in a child process of the API's, workers.offload).
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ REALISTIC_BATCHES = 100  # 1 % of the run each: a trainer of 30 steps/s flushing
 # Those batches again, no sooner than this apart: the whole run in under a minute, faster than
 # any real one, yet enough for a worker to make a new 5 % step's fits between its batches.
 CADENCE_S = 0.5
+# Batches ending at these shares of the run: each 25 % on from the last, past the steps a
+# provisional forecast leans on (trajectory.LEAN_STEPS), so none has a step replayed near
+# enough (the worst case, as a run's first forecast beside finished runs is).
+FAR_ENDS = (0.1, 0.35, 0.6, 0.85)
 # The references: the run's cosine and three other shapes, each at two peak lrs.
 REFERENCE_SPECS = [{**SCHEDULE, "type": shape, "peak_lr": peak,
                     **({"decay_start": 8_000} if shape == "wsd" else {})}
@@ -176,16 +181,20 @@ def freshness_cases() -> dict[str, tuple[Logged, list[Logged]]]:
 
 def freshness(base: str, project: str, run: Logged, refs: list[Logged],
               batches: int = 10, answered: list[float] | None = None,
-              every: float = 0.0, finals: list[float] | None = None) -> list[float]:
+              every: float = 0.0, finals: list[float] | None = None,
+              ends: tuple[float, ...] = ()) -> list[float]:
     """Seconds from each batch's answer to a forecast that includes it; ``refs``: the
     project first gets these finished runs, and every forecast must then use them;
     ``answered`` gets the round trip of every poll made while waiting (the API's
     responsiveness while it fits). Each batch is posted once the previous one's forecast
     shows and, with ``every``, no sooner than ``every`` seconds after the previous one;
-    with ``finals``, once its final forecast shows, whose seconds go there."""
+    with ``finals``, once its final forecast shows, whose seconds go there. ``ends``: the
+    batches end at these shares of the run (else ``batches`` + 1 even ones)."""
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     spec, steps, loss, total = run
-    chunks = np.array_split(np.arange(len(steps)), batches + 1)
+    chunks = (np.split(np.arange(len(steps)), np.searchsorted(steps, np.multiply(ends, total),
+                                                             side="right"))[:len(ends)]
+              if ends else np.array_split(np.arange(len(steps)), batches + 1))
     out, to_final = [], []
     with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
         for r_spec, r_steps, r_loss, r_total in refs:
@@ -230,6 +239,11 @@ def freshness_all(base: str) -> tuple[dict[str, list[float]], list[float]]:
         base, "bench-fresh-warm-real-spaced", *cases["warm, real"], answered=answered,
         finals=finals)
     out["warm, real, spaced: final"] = finals
+    finals = []
+    out["warm, real, 25 % apart: shown"] = freshness(
+        base, "bench-fresh-warm-real-far", *cases["warm, real"], answered=answered,
+        finals=finals, ends=FAR_ENDS)
+    out["warm, real, 25 % apart: final"] = finals
     out["warm, real, 1% batches"] = freshness(base, "bench-fresh-warm-real-1pc",
                                               *cases["warm, real"], batches=REALISTIC_BATCHES,
                                               answered=answered)

@@ -21,6 +21,7 @@ from backend.app import create_app
 from backend.db import get_engine
 from backend.jobs import InProcessDispatcher
 from backend.settings import Settings
+from workers import tasks
 from workers.tasks import handlers
 
 ADMIN_KEY = "test-admin-key"
@@ -91,6 +92,16 @@ class HeldDispatcher:
 
     def send(self, task: str, *args: str | int) -> None:
         pass
+
+
+def forecast_to_final(settings: Settings, run_id: str, key: str = "loss") -> str:
+    """A series' forecast job and the replaying jobs it sends (a run's first forecast beside
+    finished runs is provisional), made here in turn up to the final forecast; the last
+    job's outcome."""
+    outcome = tasks.forecast_series(settings, HeldDispatcher(), run_id, key)
+    while outcome in ("provisional", "replaying"):
+        outcome = tasks.forecast_series(settings, HeldDispatcher(), run_id, key, 1)
+    return outcome
 
 
 @contextmanager

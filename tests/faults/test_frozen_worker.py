@@ -20,7 +20,7 @@ from backend import db
 from backend.forecasts.service import finish_request
 from backend.metrics.reads import find_series
 from backend.settings import Settings
-from tests.conftest import ADMIN_KEY, HeldDispatcher, held_app
+from tests.conftest import ADMIN_KEY, HeldDispatcher, forecast_to_final, held_app
 from tests.faults.test_broker_outage import finished_scaling_run
 from tests.waiting import wait_until
 from workers import offload, scaling_tasks, tasks
@@ -118,7 +118,7 @@ def test_jobs_hold_no_transaction_open_while_they_fit(tight, project, monkeypatc
     worse = new_run(client, project)
     log(client, worse, 0, 1000, floor=2.6)
 
-    assert tasks.forecast_series(settings, held, worse, "loss") == "stored"
+    assert forecast_to_final(settings, worse) == "stored"
     run = client.get(f"/api/v1/runs/{worse}").json()
     # The forecast, the stop decision and its paired check (a second slow fit) all ran.
     assert run["should_stop"] is True and run["stop_reason"]["p_paired"] is not None

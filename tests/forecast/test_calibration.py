@@ -236,9 +236,17 @@ def test_a_provisional_forecast_replays_nothing_new_and_replay_ahead_then_does()
     refs = _late_drop_refs((2.4, 2.7, 3.0), seed=40, name="provisional")
     t, y, truth = _late_drop_run(2.85, 4_000, seed=4)
     args = {"total_steps": TOTAL, "schedule": CONSTANT, "references": refs}
+    replays = trajectory._REPLAYS.misses
+    # Nothing replayed at or before 40%: shown at once, uses the finished runs, replays none.
     first = forecast_trajectory(t, y, provisional_ok=True, **args)
-    assert not first.provisional  # nothing replayed before 40%: made in full
+    assert first.provisional and trajectory._REPLAYS.misses == replays
+    assert "replays that calibrate it are not made yet" in first.prior
+    assert "calibrated on" not in first.prior and "from 3 finished runs" in first.prior
+    while not trajectory.replay_ahead(t, y, **args):
+        pass
     replays, alone = trajectory._REPLAYS.misses, trajectory._ALONE.misses
+    assert replays > 0
+    assert not forecast_trajectory(t, y, provisional_ok=True, **args).provisional
     t2, y2, _ = _late_drop_run(2.85, 4_600, seed=4)  # the 45% step
     quick = forecast_trajectory(t2, y2, provisional_ok=True, **args)
     assert quick.provisional and trajectory._REPLAYS.misses == replays
@@ -259,13 +267,11 @@ def test_a_provisional_forecast_replays_nothing_new_and_replay_ahead_then_does()
     assert "as at 45% of this run, the forecast made with them at 55% follows" in later.prior
     assert not trajectory.replay_ahead(t3, y3, **args)
     assert trajectory._REPLAYS.misses == replays + 4
-    # More than LEAN_STEPS on, none is near enough: made in full, which leaves replay_ahead
-    # nothing to do.
+    # More than LEAN_STEPS on, none is near enough: provisional again, not calibrated.
     t4, y4, _ = _late_drop_run(2.85, 4_600 + (trajectory.LEAN_STEPS + 1) * 500, seed=4)
-    assert not forecast_trajectory(t4, y4, provisional_ok=True, **args).provisional
-    made = trajectory._REPLAYS.misses
-    assert made > replays + 4 and trajectory.replay_ahead(t4, y4, **args)
-    assert trajectory._REPLAYS.misses == made
+    far = forecast_trajectory(t4, y4, provisional_ok=True, **args)
+    assert far.provisional and "not made yet (none within 20% before 70%" in far.prior
+    assert trajectory._REPLAYS.misses == replays + 4
 
 
 def test_the_same_references_in_another_order_give_the_same_forecast_from_the_memo():

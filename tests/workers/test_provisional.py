@@ -1,7 +1,7 @@
 """A run entering a new 5% progress step is forecast at once with its finished runs replayed as
-at an earlier step (provisional), and then in full by a job that follows at once; the request
-stays pending between the two, so no batch waits on a lost final forecast. Only the final
-forecast decides a stop."""
+at an earlier step, or not calibrated where none was (provisional), and then in full by a job
+that follows at once; the request stays pending between the two, so no batch waits on a lost
+final forecast. Only the final forecast decides a stop."""
 
 import uuid
 from collections.abc import Iterator
@@ -74,14 +74,29 @@ def _pending(settings: Settings, run_id: str) -> bool:
     return _requested_at(settings, run_id) is not None
 
 
+def _first_forecasts(held: TestClient, settings: Settings, sent: RecordingDispatcher,
+                     run_id: str) -> dict:
+    """The run's first forecast beside finished runs: shown before any of their replays is
+    made (provisional, not calibrated), then final once a replaying job made them; the final
+    forecast's body."""
+    assert tasks.forecast_series(settings, sent, run_id, "loss") == "provisional"
+    body = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+    assert body["provisional"] and "calibrated on" not in body["prior"]
+    assert "the finished runs' replays that calibrate it are not made yet" in body["prior"]
+    assert tasks.forecast_series(settings, sent, run_id, "loss", 1) == "stored"
+    final = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+    assert not final["provisional"] and "calibrated on" in final["prior"]
+    assert not _pending(settings, run_id) and sent.sent == [(FORECAST_SERIES, run_id, "loss", 1)]
+    sent.sent.clear()
+    return final
+
+
 def test_a_new_progress_step_is_forecast_provisionally_then_in_full(held, settings, project):
     for floor in (2.0, 2.1, 2.2, 2.3):
         _run(held, project, floor, TOTAL, finish=True)
     run_id = _run(held, project, 2.15, 430, finish=False)
     sent = RecordingDispatcher()
-    # The first forecast replays the finished runs at 40%: nothing earlier to lean on.
-    assert tasks.forecast_series(settings, sent, run_id, "loss") == "stored"
-    assert not _pending(settings, run_id) and sent.sent == []
+    _first_forecasts(held, settings, sent, run_id)
 
     _log(held, run_id, 430, 480, 2.15)  # into the 45% step
     asked = _requested_at(settings, run_id)
@@ -119,8 +134,7 @@ def test_a_stop_is_decided_on_the_final_forecast_not_the_provisional_one(held, s
     assert policy.status_code == 200, policy.text
     run_id = _run(held, project, 2.6, 430, finish=False)  # far worse than the best, 2.0
     sent = RecordingDispatcher()
-    assert tasks.forecast_series(settings, sent, run_id, "loss") == "stored"
-    first = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+    first = _first_forecasts(held, settings, sent, run_id)
     assert first["p_underperform"] > 0.9 and not first["should_stop"]  # at 42%: too soon
     _log(held, run_id, 430, 480, 2.6)
     assert tasks.forecast_series(settings, sent, run_id, "loss") == "provisional"
@@ -141,7 +155,7 @@ def test_a_batch_that_comes_while_replaying_is_shown_after_one_more_fit(
         _run(held, project, floor, TOTAL, finish=True)
     run_id = _run(held, project, 2.15, 430, finish=False)
     sent = RecordingDispatcher()
-    assert tasks.forecast_series(settings, sent, run_id, "loss") == "stored"
+    _first_forecasts(held, settings, sent, run_id)
     _log(held, run_id, 430, 480, 2.15)
     assert tasks.forecast_series(settings, sent, run_id, "loss") == "provisional"
 

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.settings import Settings
-from tests.conftest import HeldDispatcher, held_app
+from tests.conftest import forecast_to_final, held_app
 from tests.faults.test_frozen_worker import log, loss, new_run, stop_against_the_best_finished
 from workers import tasks
 
@@ -35,7 +35,7 @@ def test_the_paired_check_reads_a_best_run_older_than_the_candidates(held, setti
     stop_against_the_best_finished(held, project)
     worse = _run(held, project, 2.6, TOTAL // 2, finish=False)
 
-    assert tasks.forecast_series(settings, HeldDispatcher(), worse, "loss") == "stored"
+    assert forecast_to_final(settings, worse) == "stored"
     reason = held.get(f"/api/v1/runs/{worse}").json()["stop_reason"]
     # The oldest run's last value (no forecast of it was made), not a candidate's.
     assert reason["reference"] == pytest.approx(loss(TOTAL - 20, 1.9))
