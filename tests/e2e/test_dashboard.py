@@ -394,7 +394,8 @@ def test_a_provisional_forecast_is_marked_and_the_page_waits_for_the_final_one(
     page.goto(f"/#/run/{run['id']}")
     caption = page.locator("figure.chart", has=page.locator(LOSS_PLOT)).locator("figcaption")
     expect(caption.locator(".forecast-provisional")).to_contain_text(
-        "provisional: calibrated on an earlier step's replays; the final forecast follows")
+        "provisional: this step's replays of the finished runs are still being made; the final "
+        "forecast follows")
     screenshot(page, "run-provisional")
     marking[0] = False
     expect(caption.locator(".forecast-provisional")).to_have_count(0, timeout=10_000)

@@ -63,7 +63,8 @@ export function forecastCaption(key, fc, summary, clk = null) {
     ` on ${fmt.date(fc.fitted_at)}`,
     fc.stale && h("span", { class: "muted" }, " (newer points arrived; refitting)"),
     fc.provisional && h("span", { class: "muted forecast-provisional" },
-      " (provisional: calibrated on an earlier step's replays; the final forecast follows)"),
+      " (provisional: this step's replays of the finished runs are still being made; the "
+        + "final forecast follows)"),
     fc.reason && h("span", { class: "muted forecast-reason" }, `. Why: ${fc.reason}`),
     fc.prior && h("span", { class: "muted" }, `. Prior: ${fc.prior}`),
     fc.fitted_upto_step < fc.target_step && eta(clk, fc.target_step),
