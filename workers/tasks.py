@@ -313,7 +313,8 @@ def forecast_series(settings: Settings, dispatcher: Dispatcher, run_id: str, key
     """Fit the series' latest points and store the forecast; fit again if data moved on.
 
     A run entering a new 5% progress step is first forecast provisionally (its finished runs
-    replayed as at an earlier step: trajectory.forecast_trajectory's provisional_ok), which
+    replayed as at an earlier step, or not yet replayed: trajectory.forecast_trajectory's
+    provisional_ok), which
     shows its new points in a fraction of the time. The request then stays pending, and
     ``replaying`` jobs follow: each first shows the points that came since the last forecast
     (provisionally), then makes the new step's joint fits and replays one at a time
@@ -392,8 +393,8 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
             return "replaying"
         fc = inputs.forecast()
         # A stop is decided on final forecasts only: a provisional one is calibrated on an
-        # earlier step's replays (its band a little less sure, trajectory.LEAN_STEPS), and a
-        # client that ended its loop cannot take the stop back. The final one follows within
+        # earlier step's replays or not yet at all (trajectory.LEAN_STEPS), and a client
+        # that ended its loop cannot take the stop back. The final one follows within
         # seconds; till then the last decision stands.
         decision = _stop_decision(run, key, fc, inputs, stop) if (
             stop and not fc.provisional) else None

@@ -44,7 +44,7 @@ class ForecastOut(BaseModel):
     params: dict[str, float] | None = None
     prior: str | None = None
     # Shown at once while the replays of the run's new 5% progress step are made: calibrated
-    # on an earlier step's (``prior`` says which); the final forecast follows within seconds
+    # on an earlier step's, or not yet (``prior`` says); the final forecast follows within seconds
     # and decides the stop (``p_underperform``/``should_stop`` stay the last final one's).
     provisional: bool = False
     final: FinalValue | None = None

@@ -775,6 +775,7 @@ def _leaned_on(refs: Sequence[ReferenceRun], steps: np.ndarray, values: np.ndarr
 
 
 def _provisional_note(lean: float | None, shown_at: float) -> str:
+    """What a provisional forecast at ``shown_at`` stands on: the step ``lean`` or nothing."""
     if lean is None:
         return (f"provisional: the finished runs' replays that calibrate it are not made yet "
                 f"(none within {LEAN_STEPS * CALIBRATION_STEP:.0%} before {shown_at:.0%} of "
