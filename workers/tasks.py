@@ -158,9 +158,11 @@ class _Inputs:
     lr_values: np.ndarray | None
     references: list[ReferenceRun]
 
-    def forecast(self) -> TrajectoryForecast:
-        """The forecast, provisional where the run's new progress step is not replayed yet."""
-        return self._call(forecast_trajectory, provisional_ok=True)
+    def forecast(self, provisional_since: int | None) -> TrajectoryForecast:
+        """The forecast, provisional where the run's new progress step is not replayed yet
+        (``provisional_since``: the last forecast's step, where it is provisional)."""
+        return self._call(forecast_trajectory, provisional_ok=True,
+                          provisional_since=provisional_since)
 
     def replay_ahead(self) -> bool:
         """One of the fits a provisional forecast lacks; whether none is left."""
@@ -383,7 +385,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
         inputs = _Inputs(steps, values, int(target), schedule, lr_steps, lr_values,
                          _references(session, run, key))
         stop = _stop_inputs(session, run, key, inputs)
-        shown = stored_upto(session, run_id, key) if replaying else None
+        shown, shown_provisional = stored_upto(session, run_id, key)
         # The reads' transaction ends before the fits: a job holds none open while it
         # computes for seconds (backend.db.IDLE_IN_TRANSACTION_MS would end it).
         session.commit()
@@ -391,7 +393,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
                                                                     fitted_upto):
             hold_request(session, series)  # newer points came: the next job shows them first
             return "replaying"
-        fc = inputs.forecast()
+        fc = inputs.forecast(shown if shown_provisional else None)
         # A stop is decided on final forecasts only: a provisional one is calibrated on an
         # earlier step's replays or not yet at all (trajectory.LEAN_STEPS), and a client
         # that ended its loop cannot take the stop back. The final one follows within

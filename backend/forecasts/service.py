@@ -121,10 +121,12 @@ def hold_request(session: Session, series: Series) -> None:
     )
 
 
-def stored_upto(session: Session, run_id: str, key: str) -> int | None:
-    """The last step the stored forecast of the series was fitted to; None without one."""
-    return session.scalar(select(Forecast.fitted_upto_step).where(
-        Forecast.run_id == run_id, Forecast.key == key))
+def stored_upto(session: Session, run_id: str, key: str) -> tuple[int | None, bool]:
+    """The last step the stored forecast of the series was fitted to (None without one), and
+    whether that forecast is provisional."""
+    row = session.execute(select(Forecast.fitted_upto_step, Forecast.provisional).where(
+        Forecast.run_id == run_id, Forecast.key == key)).first()
+    return (None, False) if row is None else (row[0], bool(row[1]))
 
 
 def read_forecast(session: Session, run: Run, series: Series) -> dict[str, Any]:

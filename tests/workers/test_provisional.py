@@ -124,6 +124,22 @@ def test_a_new_progress_step_is_forecast_provisionally_then_in_full(held, settin
     assert len(sent.sent) == 1
 
 
+def test_a_run_whose_batches_outrun_its_replays_is_forecast_in_full(held, settings, project):
+    for floor in (2.0, 2.1, 2.2, 2.3):
+        _run(held, project, floor, TOTAL, finish=True)
+    run_id = _run(held, project, 2.15, 430, finish=False)
+    sent = RecordingDispatcher()
+    assert tasks.forecast_series(settings, sent, run_id, "loss") == "provisional"
+    # The next batch comes in the next step before any replay was made (the replaying job
+    # sent is never run here): nothing to lean on, and the forecast before it is provisional
+    # too, so this one is made in full, a final forecast that decides the stop.
+    _log(held, run_id, 430, 480, 2.15)
+    assert tasks.forecast_series(settings, sent, run_id, "loss") == "stored"
+    body = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+    assert body["fitted_upto_step"] == 470 and not body["provisional"]
+    assert "calibrated on" in body["prior"] and not _pending(settings, run_id)
+
+
 def test_a_stop_is_decided_on_the_final_forecast_not_the_provisional_one(held, settings,
                                                                          project):
     for floor in (2.0, 2.1, 2.2, 2.3):
