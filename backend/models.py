@@ -210,6 +210,11 @@ class Forecast(Base):
     # Calibrated on the replays of an earlier progress step; the final forecast follows, and
     # only that one decides a stop (workers.tasks.forecast_series).
     provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # On a provisional forecast: the step of the first of the series' forecasts that have all
+    # been provisional since the last final one (its replays run behind since then); null on a
+    # final one. Bounds how long a run goes without a final forecast (trajectory's
+    # provisional_since).
+    provisional_since_step: Mapped[int | None] = mapped_column(BigInteger)
     curve: Mapped[dict[str, Any]] = mapped_column(default=dict)
     p_underperform: Mapped[float | None] = mapped_column(Double)
     should_stop: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -160,7 +160,7 @@ class _Inputs:
 
     def forecast(self, provisional_since: int | None) -> TrajectoryForecast:
         """The forecast, provisional where the run's new progress step is not replayed yet
-        (``provisional_since``: the last forecast's step, where it is provisional)."""
+        (``provisional_since``: Forecast.provisional_since_step of the stored forecast)."""
         return self._call(forecast_trajectory, provisional_ok=True,
                           provisional_since=provisional_since)
 
@@ -385,7 +385,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
         inputs = _Inputs(steps, values, int(target), schedule, lr_steps, lr_values,
                          _references(session, run, key))
         stop = _stop_inputs(session, run, key, inputs)
-        shown, shown_provisional = stored_upto(session, run_id, key)
+        shown, since = stored_upto(session, run_id, key)
         # The reads' transaction ends before the fits: a job holds none open while it
         # computes for seconds (backend.db.IDLE_IN_TRANSACTION_MS would end it).
         session.commit()
@@ -393,7 +393,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
                                                                     fitted_upto):
             hold_request(session, series)  # newer points came: the next job shows them first
             return "replaying"
-        fc = inputs.forecast(shown if shown_provisional else None)
+        fc = inputs.forecast(since)
         # A stop is decided on final forecasts only: a provisional one is calibrated on an
         # earlier step's replays or not yet at all (trajectory.LEAN_STEPS), and a client
         # that ended its loop cannot take the stop back. The final one follows within
@@ -412,10 +412,12 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
             "reason": "the run has no total_steps: set it (or a schedule) to give a target",
             "curve": {}, "params": {}, "model": None, "target_step": None,
             "final_mean": None, "final_lower": None, "final_upper": None, "trend_mean": None,
-            "provisional": False,
+            "provisional": False, "provisional_since_step": None,
         })
     else:
         fields = _fields(fc, fitted_upto)
+        fields["provisional_since_step"] = (fitted_upto if since is None else since) if (
+            fc.provisional) else None
         _record(session, settings, dispatcher, run, key, fc, fields, decision)
         store_forecast(session, run_id, key, fields)
     if replaying and outcome == "provisional":

@@ -121,12 +121,13 @@ def hold_request(session: Session, series: Series) -> None:
     )
 
 
-def stored_upto(session: Session, run_id: str, key: str) -> tuple[int | None, bool]:
+def stored_upto(session: Session, run_id: str, key: str) -> tuple[int | None, int | None]:
     """The last step the stored forecast of the series was fitted to (None without one), and
-    whether that forecast is provisional."""
-    row = session.execute(select(Forecast.fitted_upto_step, Forecast.provisional).where(
-        Forecast.run_id == run_id, Forecast.key == key)).first()
-    return (None, False) if row is None else (row[0], bool(row[1]))
+    where that forecast is provisional, the step the series' forecasts have been provisional
+    since (Forecast.provisional_since_step)."""
+    row = session.execute(select(Forecast.fitted_upto_step, Forecast.provisional_since_step)
+                          .where(Forecast.run_id == run_id, Forecast.key == key)).first()
+    return (None, None) if row is None else (row[0], row[1])
 
 
 def read_forecast(session: Session, run: Run, series: Series) -> dict[str, Any]:

@@ -272,13 +272,14 @@ def test_a_provisional_forecast_replays_nothing_new_and_replay_ahead_then_does()
     far = forecast_trajectory(t4, y4, provisional_ok=True, **args)
     assert far.provisional and "not made yet (none within 20% before 70%" in far.prior
     assert trajectory._REPLAYS.misses == replays + 4
-    # While that one's replays are made, a batch within its step is shown the same way; one
-    # past it (the replays outrun) is forecast in full, which makes them.
-    assert forecast_trajectory(t4[:-1], y4[:-1], provisional_ok=True,
-                               provisional_since=int(t4[-1]), **args).provisional
-    t5, y5, _ = _late_drop_run(2.85, int(t4[-1]) + 500, seed=4)
-    outrun = forecast_trajectory(t5, y5, provisional_ok=True, provisional_since=int(t4[-1]),
-                                 **args)
+    # With its replays run behind since then, batches up to LEAN_STEPS steps on are shown the
+    # same way; further on, the forecast is made in full, which makes them.
+    since = int(t4[-1])
+    t5, y5, _ = _late_drop_run(2.85, since + trajectory.LEAN_STEPS * 500, seed=4)
+    assert forecast_trajectory(t5, y5, provisional_ok=True, provisional_since=since,
+                               **args).provisional
+    t5, y5, _ = _late_drop_run(2.85, since + (trajectory.LEAN_STEPS + 1) * 500, seed=4)
+    outrun = forecast_trajectory(t5, y5, provisional_ok=True, provisional_since=since, **args)
     assert not outrun.provisional and "calibrated on 3" in outrun.prior
     assert trajectory._REPLAYS.misses > replays + 4
 

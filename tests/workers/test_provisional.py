@@ -130,13 +130,19 @@ def test_a_run_whose_batches_outrun_its_replays_is_forecast_in_full(held, settin
     run_id = _run(held, project, 2.15, 430, finish=False)
     sent = RecordingDispatcher()
     assert tasks.forecast_series(settings, sent, run_id, "loss") == "provisional"
-    # The next batch comes in the next step before any replay was made (the replaying job
-    # sent is never run here): nothing to lean on, and the forecast before it is provisional
-    # too, so this one is made in full, a final forecast that decides the stop.
-    _log(held, run_id, 430, 480, 2.15)
+    # Its batches come before any replay is made (the replaying jobs sent are never run
+    # here): up to LEAN_STEPS steps past the 40% step of that first provisional forecast,
+    # each is shown provisionally, not calibrated.
+    upto = 420 + trajectory.LEAN_STEPS * 50
+    _log(held, run_id, 430, upto + 10, 2.15)
+    assert tasks.forecast_series(settings, sent, run_id, "loss") == "provisional"
+    body = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
+    assert body["fitted_upto_step"] == upto and "are not made yet" in body["prior"]
+    # One step further, the forecast is made in full: a final forecast, which decides a stop.
+    _log(held, run_id, upto + 10, upto + 60, 2.15)
     assert tasks.forecast_series(settings, sent, run_id, "loss") == "stored"
     body = held.get(f"/api/v1/runs/{run_id}/forecast/loss").json()
-    assert body["fitted_upto_step"] == 470 and not body["provisional"]
+    assert body["fitted_upto_step"] == upto + 50 and not body["provisional"]
     assert "calibrated on" in body["prior"] and not _pending(settings, run_id)
 
 

@@ -100,7 +100,7 @@ CALIBRATION_STEP = 0.05
 # a median 0.61 / 0.65 / 0.82 % from the full one, coverage 94 / 90 / 87 % (full 91-93 %).
 # With no such step (a run's first forecast beside finished runs, a jump of more than
 # LEAN_STEPS steps, a restarted server), the provisional forecast uses the finished runs but
-# is not calibrated on their replays (within one step: see provisional_since). Cut at 10, 20,
+# is not calibrated on their replays (see provisional_since for a bound). Cut at 10, 20,
 # 30, 50, 70 and 90 %, memos empty (2026-12-07, RESULTS "Forecast speed"), those 15 runs and
 # Luo's 27: median 101 / 82 ms against 1,082 / 922 ms in full; its mean a median 1.38 / 0.12 %
 # from the full one; error 2.05 / 0.22 % against 1.22 / 0.18 %; coverage 99 / 91 % against
@@ -305,11 +305,12 @@ def forecast_trajectory(
     references chosen and replayed as at the latest earlier step that has them (LEAN_STEPS at
     most before), or else not calibrated. Then replay_ahead makes the step's replays, one at
     a time, and a forecast follows that is not provisional (workers.tasks).
-    ``provisional_since``: the last step of the run's latest forecast, where that one is
-    provisional too (its replays still being made). Not calibrated, a forecast is then
-    provisional only within that forecast's 5% step; past it, it is made in full, so that a
-    run whose batches outrun its replays still gets a final forecast (and its stop decision)
-    every few steps.
+    ``provisional_since``: where the run's latest forecast is provisional too, the last step
+    of the first of its forecasts that have all been provisional since (its replays have run
+    behind its batches since then). Not calibrated, a forecast is then provisional only up to
+    LEAN_STEPS progress steps past that one's step; further, it is made in full, so a run
+    whose batches outrun its replays still gets a final forecast (and its stop decision) at
+    least every LEAN_STEPS + 1 steps.
     """
     steps, values, sched, horizon = _framed(steps, values, total_steps, schedule, lr_steps,
                                             lr_values)
@@ -339,8 +340,9 @@ def forecast_trajectory(
         provisional) else None
     if lean is not None:
         at = lean
-    elif provisional_since is not None and _progress_step(provisional_since / end) != at:
-        provisional = False  # its replays outrun (see provisional_since)
+    elif provisional_since is not None and (
+            at - _progress_step(provisional_since / end) > LEAN_STEPS * CALIBRATION_STEP + 1e-9):
+        provisional = False  # its replays too far behind (see provisional_since)
     references = _most_alike(references, steps, values, at * end)
     warm = warm_candidates(references, sched, curve, horizon) if references else []
     design = design_for(sched, curve.steps, horizon, any(c.law.name == "multi_power" for c in warm))
