@@ -207,11 +207,11 @@ class Forecast(Base):
     # The curve's level at the target: final_mean without the batch noise forecast for that
     # step (workers.forecast.shared_noise). A finished run is a reference by its level.
     trend_mean: Mapped[float | None] = mapped_column(Double)
-    # Calibrated on the replays of an earlier progress step; the final forecast follows, and
-    # only that one decides a stop (workers.tasks.forecast_series).
+    # Calibrated on the replays of an earlier progress step, or not yet; the final forecast
+    # follows, and only that one decides a stop (workers.tasks.forecast_series).
     provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # On a provisional forecast: the step of the first of the series' forecasts that have all
-    # been provisional since the last final one (its replays run behind since then); null on a
+    # On a provisional forecast: the last step of the first provisional forecast since the
+    # series' last final one (where its replays began to run behind its batches); null on a
     # final one. Bounds how long a run goes without a final forecast (trajectory's
     # provisional_since).
     provisional_since_step: Mapped[int | None] = mapped_column(BigInteger)

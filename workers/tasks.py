@@ -176,7 +176,9 @@ class _Inputs:
             **extra)
 
 
-def _fields(fc: TrajectoryForecast, fitted_upto: int) -> dict[str, Any]:
+def _fields(fc: TrajectoryForecast, fitted_upto: int, since: int | None) -> dict[str, Any]:
+    """The stored forecast's columns; ``since``: the provisional_since_step of the forecast
+    it replaces (a provisional forecast carries it on, or starts it)."""
     return {
         "status": fc.status,
         "reason": fc.reason[:512],
@@ -184,6 +186,8 @@ def _fields(fc: TrajectoryForecast, fitted_upto: int) -> dict[str, Any]:
         "params": {k: _finite_or_none(v) for k, v in fc.params.items()},
         "prior": fc.prior,
         "provisional": fc.provisional,
+        "provisional_since_step": (fitted_upto if since is None else since) if (
+            fc.provisional) else None,
         "fitted_upto_step": fitted_upto,
         "target_step": fc.target_step,
         "level": fc.level,
@@ -378,7 +382,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
     fitted_upto = int(series.last_step or 0)
     schedule = _schedule(run)
     target = run.total_steps or (schedule.total_steps if schedule else None)
-    fc = decision = None
+    fc = decision = since = None
     if target:
         lr = lr_series(session, [run_id]).get(run_id)
         lr_steps, lr_values = for_fitting(session, lr) if lr else (None, None)
@@ -415,9 +419,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
             "provisional": False, "provisional_since_step": None,
         })
     else:
-        fields = _fields(fc, fitted_upto)
-        fields["provisional_since_step"] = (fitted_upto if since is None else since) if (
-            fc.provisional) else None
+        fields = _fields(fc, fitted_upto, since)
         _record(session, settings, dispatcher, run, key, fc, fields, decision)
         store_forecast(session, run_id, key, fields)
     if replaying and outcome == "provisional":

@@ -306,11 +306,11 @@ def forecast_trajectory(
     most before), or else not calibrated. Then replay_ahead makes the step's replays, one at
     a time, and a forecast follows that is not provisional (workers.tasks).
     ``provisional_since``: where the run's latest forecast is provisional too, the last step
-    of the first of its forecasts that have all been provisional since (its replays have run
-    behind its batches since then). Not calibrated, a forecast is then provisional only up to
-    LEAN_STEPS progress steps past that one's step; further, it is made in full, so a run
-    whose batches outrun its replays still gets a final forecast (and its stop decision) at
-    least every LEAN_STEPS + 1 steps.
+    of the first provisional forecast since its last final one (its replays have run behind
+    its batches since). Not calibrated, a forecast is then provisional only up to LEAN_STEPS
+    progress steps past that one's step; further, it is made in full, so a run whose batches
+    outrun its replays still gets a final forecast (and its stop decision) at least every
+    LEAN_STEPS + 1 steps.
     """
     steps, values, sched, horizon = _framed(steps, values, total_steps, schedule, lr_steps,
                                             lr_values)
