@@ -52,6 +52,10 @@ function band(b) {
   return `[${value(b.lower)}, ${value(b.upper)}]`;
 }
 
+/** Why a forecast is marked provisional (the API's `provisional`). */
+export const PROVISIONAL = "provisional: this step's replays of the finished runs are still "
+  + "being made; the final forecast follows";
+
 export function interval(final) {
   if (!final) return "—";
   return `${value(final.mean)} ${band(final)}`;

@@ -402,6 +402,44 @@ def test_a_provisional_forecast_is_marked_and_the_page_waits_for_the_final_one(
     expect(caption).to_contain_text("Forecast at step 2,000")
 
 
+def test_a_provisional_forecast_is_marked_in_the_runs_table_and_compare_till_the_final_one(
+        signed_in: Page, seeded: dict):
+    # As on the run page: the answer for one finished run is marked provisional in flight.
+    page = signed_in
+    run = seeded["runs"]["baseline"]
+    marking = [True]
+
+    def provisional(route):
+        response = route.fetch()
+        body = response.json()
+        if marking[0] and body.get("status") == "ready":
+            body["provisional"] = True
+        route.fulfill(response=response, json=body)
+
+    page.route(re.compile(rf"/api/v1/runs/{run['id']}/forecast/loss$"), provisional)
+    page.goto(f"/#/p/{seeded['project']}")
+    row = page.locator(f"tr[data-run='{run['id']}']")
+    expect(row.locator(".forecast-provisional")).to_have_text("provisional")
+    expect(row.locator(".forecast-provisional")).to_have_attribute(
+        "title", re.compile(r"^provisional: this step's replays .* the final forecast follows$"))
+    expect(page.locator(".forecast-provisional")).to_have_count(1)
+    marking[0] = False  # the table asks again for a provisional forecast, and drops the mark
+    expect(row.locator(".forecast-provisional")).to_have_count(0, timeout=10_000)
+
+    # Compare: both runs finished, so only the provisional forecast keeps the page polling.
+    marking[0] = True
+    ids = ",".join(seeded["runs"][n]["id"] for n in ("baseline", "wide"))
+    page.goto(f"/#/compare?ids={ids}")
+    summary = page.locator("table.compare-summary tbody tr")
+    expect(summary.filter(has_text="baseline").locator(".forecast-provisional")).to_have_count(1)
+    expect(summary.locator(".forecast-provisional")).to_have_count(1)
+    screenshot(page, "compare-provisional")
+    marking[0] = False
+    expect(summary.locator(".forecast-provisional")).to_have_count(0, timeout=10_000)
+    expect(summary.filter(has_text="baseline")).to_contain_text(
+        re.compile(r"\d\.\d+ \[\d\.\d+, \d\.\d+\]"))
+
+
 def test_live_run_grows_while_the_chart_keeps_its_zoom(signed_in: Page, api, project: str):
     page = signed_in
     run = create_run(api, project, "growing", lr_schedule={

@@ -9,7 +9,7 @@ import { clock, hasTimes } from "../charts/walltime.js";
 import { h, replace } from "../dom.js";
 import * as fmt from "../format.js";
 import { distinct } from "../runs-filter.js";
-import { stopFlag } from "./runs-table.js";
+import { forecastCell, stopFlag } from "./runs-table.js";
 
 const FIRST = ["loss", "val_loss"];
 
@@ -39,7 +39,7 @@ function summaryTable(runs, metric, forecasts) {
         h("td", {}, h("span", { class: `status status-${run.status}` }, run.status)),
         h("td", {}, `${fmt.integer(run.last_step)} / ${fmt.integer(run.total_steps)}`),
         h("td", { class: "num" }, fmt.value(run.summary[metric]?.last_value)),
-        h("td", { class: "num" }, fc?.status === "ready" ? fmt.interval(fc.final) : fc?.status ?? "—"),
+        h("td", { class: "num" }, forecastCell({ forecast: fc })),
         h("td", { class: "num" }, fmt.percent(fc?.p_underperform)),
         h("td", {}, stopFlag({ run, forecast: fc })));
     })));
@@ -126,7 +126,9 @@ export async function render(view, { query }, { signal, poll }) {
 
   await load();
   poll(async () => {
-    if (!runs.some((r) => r.status === "running")) return false;
+    if (!runs.some((r) => r.status === "running") && !forecasts.some((fc) => fc?.provisional)) {
+      return false;
+    }
     runs = await Promise.all(ids.map((id) => api.run(id, signal)));
     await load();
     return true;

@@ -62,9 +62,7 @@ export function forecastCaption(key, fc, summary, clk = null) {
     `Model ${fc.model}, fitted on steps up to ${fmt.integer(fc.fitted_upto_step)}`,
     ` on ${fmt.date(fc.fitted_at)}`,
     fc.stale && h("span", { class: "muted" }, " (newer points arrived; refitting)"),
-    fc.provisional && h("span", { class: "muted forecast-provisional" },
-      " (provisional: this step's replays of the finished runs are still being made; the "
-        + "final forecast follows)"),
+    fc.provisional && h("span", { class: "muted forecast-provisional" }, ` (${fmt.PROVISIONAL})`),
     fc.reason && h("span", { class: "muted forecast-reason" }, `. Why: ${fc.reason}`),
     fc.prior && h("span", { class: "muted" }, `. Prior: ${fc.prior}`),
     fc.fitted_upto_step < fc.target_step && eta(clk, fc.target_step),

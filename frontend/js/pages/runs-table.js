@@ -42,14 +42,19 @@ function progressCell({ run }) {
     h("span", {}, text));
 }
 
-function forecastCell({ forecast }) {
+/** The forecast's final value and interval, marked while provisional; else its status. */
+export function forecastCell({ forecast }) {
   if (!forecast) return h("span", { class: "muted" }, "—");
   if (forecast.status !== "ready") {
     return h("span", { class: "muted", title: forecast.reason }, STATUS_WORDS[forecast.status]);
   }
   const level = Math.round(forecast.final.level * 100);
-  return h("span", { title: `${level}% interval, at step ${fmt.integer(forecast.target_step)}` },
-    fmt.interval(forecast.final));
+  return [
+    h("span", { title: `${level}% interval, at step ${fmt.integer(forecast.target_step)}` },
+      fmt.interval(forecast.final)),
+    forecast.provisional && h("span", { class: "muted forecast-provisional",
+      title: fmt.PROVISIONAL }, " provisional"),
+  ];
 }
 
 /** "Stop", with the reasons in words as its tooltip, or a muted "no". */

@@ -106,7 +106,7 @@ export async function render(view, { arg: project }, { signal, poll }) {
       const seen = run.summary[metric];
       const had = forecasts.get(`${run.id}/${metric}`);
       return seen && (!had || had.at !== seen.last_step || had.body.status === "pending"
-        || had.body.stale);
+        || had.body.stale || had.body.provisional);
     });
     await Promise.all(due.map(async (run) => {
       const body = await api.forecast(run.id, metric, signal);
