@@ -375,12 +375,10 @@ def test_an_lr_logged_as_learning_rate_overlays_the_loss_like_lr(signed_in: Page
     expect(page.locator(".plot[data-metric='learning_rate']")).to_have_count(0)
 
 
-def test_a_provisional_forecast_is_marked_and_the_page_waits_for_the_final_one(
-        signed_in: Page, seeded: dict):
-    # A provisional forecast lasts about a second in the service, too short to catch in a
-    # browser: the API's answer is marked provisional in flight until the test lets it through.
-    page = signed_in
-    run = seeded["runs"]["baseline"]  # finished: only a forecast still to come keeps polling
+def mark_provisional(page: Page, run_id: str) -> list[bool]:
+    """While the returned switch's [0] is True, the API's ready loss forecast of the run is
+    marked provisional in flight: a real provisional forecast lasts about a second in the
+    service, too short to catch in a browser."""
     marking = [True]
 
     def provisional(route):
@@ -390,7 +388,15 @@ def test_a_provisional_forecast_is_marked_and_the_page_waits_for_the_final_one(
             body["provisional"] = True
         route.fulfill(response=response, json=body)
 
-    page.route(re.compile(r"/api/v1/runs/[^/]+/forecast/loss$"), provisional)
+    page.route(re.compile(rf"/api/v1/runs/{re.escape(run_id)}/forecast/loss$"), provisional)
+    return marking
+
+
+def test_a_provisional_forecast_is_marked_and_the_page_waits_for_the_final_one(
+        signed_in: Page, seeded: dict):
+    page = signed_in
+    run = seeded["runs"]["baseline"]  # finished: only a forecast still to come keeps polling
+    marking = mark_provisional(page, run["id"])
     page.goto(f"/#/run/{run['id']}")
     caption = page.locator("figure.chart", has=page.locator(LOSS_PLOT)).locator("figcaption")
     expect(caption.locator(".forecast-provisional")).to_contain_text(
@@ -404,19 +410,9 @@ def test_a_provisional_forecast_is_marked_and_the_page_waits_for_the_final_one(
 
 def test_a_provisional_forecast_is_marked_in_the_runs_table_and_compare_till_the_final_one(
         signed_in: Page, seeded: dict):
-    # As on the run page: the answer for one finished run is marked provisional in flight.
     page = signed_in
     run = seeded["runs"]["baseline"]
-    marking = [True]
-
-    def provisional(route):
-        response = route.fetch()
-        body = response.json()
-        if marking[0] and body.get("status") == "ready":
-            body["provisional"] = True
-        route.fulfill(response=response, json=body)
-
-    page.route(re.compile(rf"/api/v1/runs/{run['id']}/forecast/loss$"), provisional)
+    marking = mark_provisional(page, run["id"])
     page.goto(f"/#/p/{seeded['project']}")
     row = page.locator(f"tr[data-run='{run['id']}']")
     expect(row.locator(".forecast-provisional")).to_have_text("provisional")
