@@ -333,17 +333,17 @@ def forecast_trajectory(
     # Chosen on the curve up to its last 5% progress step: the choice, and with it the
     # memoised joint fits, moves at most once a step.
     at = shown_at = _progress_step(last / end)
-    provisional = (provisional_ok and calibrate and bool(references) and last < target
-                   and bool(_unmade(_most_alike(references, steps, values, at * end), sched,
-                                    horizon, at, seed)))
+    chosen = _most_alike(references, steps, values, at * end)
+    provisional = (provisional_ok and calibrate and bool(chosen) and last < target
+                   and bool(_unmade(chosen, sched, horizon, at, seed)))
     lean = _leaned_on(references, steps, values, end, sched, horizon, at, seed) if (
         provisional) else None
     if lean is not None:
-        at = lean
+        at, chosen = lean, _most_alike(references, steps, values, lean * end)
     elif provisional_since is not None and (
             at - _progress_step(provisional_since / end) > LEAN_STEPS * CALIBRATION_STEP + 1e-9):
         provisional = False  # its replays too far behind (see provisional_since)
-    references = _most_alike(references, steps, values, at * end)
+    references = chosen
     warm = warm_candidates(references, sched, curve, horizon) if references else []
     design = design_for(sched, curve.steps, horizon, any(c.law.name == "multi_power" for c in warm))
     cands = warm or _cold_candidates(curve, design, sched)
