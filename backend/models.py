@@ -15,7 +15,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -207,14 +206,16 @@ class Forecast(Base):
     # The curve's level at the target: final_mean without the batch noise forecast for that
     # step (workers.forecast.shared_noise). A finished run is a reference by its level.
     trend_mean: Mapped[float | None] = mapped_column(Double)
-    # Calibrated on the replays of an earlier progress step, or not yet; the final forecast
-    # follows, and only that one decides a stop (workers.tasks.forecast_series).
-    provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # On a provisional forecast: the last step of the first provisional forecast since the
-    # series' last final one (where its replays began to run behind its batches); null on a
-    # final one. Bounds how long a run goes without a final forecast (trajectory's
-    # provisional_since).
+    # Set on a provisional forecast (calibrated on the replays of an earlier progress step, or
+    # not yet; the final one follows, and only that one decides a stop: workers.tasks), null
+    # on a final one: the last step of the first provisional forecast since the series' last
+    # final one, where its replays began to run behind its batches. Bounds how long a run
+    # goes without a final forecast (trajectory's provisional_since).
     provisional_since_step: Mapped[int | None] = mapped_column(BigInteger)
+
+    @property
+    def provisional(self) -> bool:
+        return self.provisional_since_step is not None
     curve: Mapped[dict[str, Any]] = mapped_column(default=dict)
     p_underperform: Mapped[float | None] = mapped_column(Double)
     should_stop: Mapped[bool] = mapped_column(Boolean, default=False)

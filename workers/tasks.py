@@ -185,7 +185,6 @@ def _fields(fc: TrajectoryForecast, fitted_upto: int, since: int | None) -> dict
         "model": fc.model,
         "params": {k: _finite_or_none(v) for k, v in fc.params.items()},
         "prior": fc.prior,
-        "provisional": fc.provisional,
         "provisional_since_step": (fitted_upto if since is None else since) if (
             fc.provisional) else None,
         "fitted_upto_step": fitted_upto,
@@ -416,7 +415,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
             "reason": "the run has no total_steps: set it (or a schedule) to give a target",
             "curve": {}, "params": {}, "model": None, "target_step": None,
             "final_mean": None, "final_lower": None, "final_upper": None, "trend_mean": None,
-            "provisional": False, "provisional_since_step": None,
+            "provisional_since_step": None,
         })
     else:
         fields = _fields(fc, fitted_upto, since)
