@@ -32,7 +32,7 @@ from backend.forecasts.service import (
     hold_request,
     requeue_lost_requests,
     store_forecast,
-    stored_upto,
+    stored_state,
 )
 from backend.jobs import DELIVER_ALERT, FIT_SCALING, FORECAST_SERIES, SWEEP, Dispatcher
 from backend.metrics.reads import find_series, for_fitting, lr_series
@@ -388,7 +388,7 @@ def _forecast(session, settings: Settings, dispatcher: Dispatcher, run_id: str,
         inputs = _Inputs(steps, values, int(target), schedule, lr_steps, lr_values,
                          _references(session, run, key))
         stop = _stop_inputs(session, run, key, inputs)
-        shown, since = stored_upto(session, run_id, key)
+        shown, since = stored_state(session, run_id, key)
         # The reads' transaction ends before the fits: a job holds none open while it
         # computes for seconds (backend.db.IDLE_IN_TRANSACTION_MS would end it).
         session.commit()

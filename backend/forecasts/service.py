@@ -121,7 +121,7 @@ def hold_request(session: Session, series: Series) -> None:
     )
 
 
-def stored_upto(session: Session, run_id: str, key: str) -> tuple[int | None, int | None]:
+def stored_state(session: Session, run_id: str, key: str) -> tuple[int | None, int | None]:
     """The last step the stored forecast of the series was fitted to (None without one), and
     where that forecast is provisional, the step the series' forecasts have been provisional
     since (Forecast.provisional_since_step)."""
