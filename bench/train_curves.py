@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import itertools
 import json
 import math
 import platform
@@ -53,7 +54,7 @@ class ModelSize:
 
 
 SIZES = {s.name: s for s in (ModelSize("d32", 32, 2, 2), ModelSize("d64", 64, 2, 4),
-                              ModelSize("d128", 128, 2, 4))}
+                              ModelSize("d96", 96, 3, 4), ModelSize("d128", 128, 2, 4))}
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ class TrainConfig:
     log_every: int = 10  # train loss is the mean over this many steps
     val_every: int = 100
     val_batches: int = 16
-    init_seed: int = 0  # the same for every run of a size
-    data_seed: int = 1  # batch order, the same for every run
+    init_seed: int = 0  # the same for every run of a size, unless seed_per_run
+    data_seed: int = 1  # batch order, the same for every run, unless seed_per_run
+    seed_per_run: bool = False  # run r of a size: its own init and batch order (keys folded by r)
 
     @property
     def warmup(self) -> int:
@@ -243,7 +245,9 @@ def make_interval_fn(cfg: TrainConfig, size: ModelSize, opt):
         (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), (lrs, keys))
         return params, opt_state, jnp.mean(losses)
 
-    return jax.jit(jax.vmap(one_run, in_axes=(0, 0, 0, None, None)))
+    # Batch keys: one sequence shared by every run, or each run's own.
+    keys_axis = 0 if cfg.seed_per_run else None
+    return jax.jit(jax.vmap(one_run, in_axes=(0, 0, 0, None, keys_axis)))
 
 
 def make_eval_fn(size: ModelSize):
@@ -273,8 +277,19 @@ WSD_COOLDOWNS = {"wsd": (0.2, "linear"), "wsd_sqrt10": (0.1, "sqrt"),
 def lr_spec(name: str, peak: float, cfg: TrainConfig) -> dict:
     """The API SCHEDULE of a sweep run, all with the same linear warmup: cosine to 0.1x peak;
     WSD with a cooldown to 0 over the last 20 % (linear), 10 % (1 - sqrt) or 40 % (linear);
-    a linear decay to 0 from the warmup on; inverse square root; or constant."""
+    a linear decay to 0 from the warmup on; inverse square root; constant; an exponential
+    decay from the warmup on to 0.01x peak; or steps (x0.1 at half the steps, again at 3/4) as
+    knots."""
     base = {"peak_lr": peak, "warmup_steps": cfg.warmup, "total_steps": cfg.steps}
+    if name == "exp":
+        return {"type": "wsd", **base, "final_lr": float(f"{0.01 * peak:.6g}"),
+                "decay_start": cfg.warmup, "decay_shape": "exp"}
+    if name == "step":
+        half, late = cfg.steps // 2, (3 * cfg.steps) // 4
+        lrs = [float(f"{peak * f:.6g}") for f in (1.0, 0.1, 0.01)]
+        return {"knots": [[0, 0.0], [cfg.warmup, lrs[0]], [half, lrs[0]], [half, lrs[1]],
+                          [late, lrs[1]], [late, lrs[2]], [cfg.steps, lrs[2]]],
+                "peak_lr": peak, "warmup_steps": cfg.warmup, "total_steps": cfg.steps}
     if name == "cosine":
         return {"type": "cosine", **base, "final_lr": float(f"{0.1 * peak:.6g}")}
     if name in WSD_COOLDOWNS:
@@ -293,6 +308,11 @@ def lr_spec(name: str, peak: float, cfg: TrainConfig) -> dict:
 def describe(spec: dict) -> str:
     """runs.csv's plain-words lr_schedule."""
     head = f"linear warmup {spec['warmup_steps']} steps to {spec['peak_lr']:g}"
+    if "knots" in spec:
+        drops = [(a[0], b[1]) for a, b in itertools.pairwise(spec["knots"][1:]) if a[0] == b[0]]
+        return head + "".join(f", {lr:g} from step {step}" for step, lr in drops)
+    if spec["type"] == "wsd" and spec["decay_shape"] == "exp":
+        return f"{head}, exponential decay to {spec['final_lr']:g} at step {spec['total_steps']}"
     if spec["type"] == "cosine":
         return f"{head}, cosine decay to {spec['final_lr']:g} at step {spec['total_steps']}"
     if spec["type"] == "wsd":
@@ -313,20 +333,33 @@ def train_size(size: ModelSize, specs: list[tuple[str, dict]], cfg: TrainConfig,
     import jax.numpy as jnp
 
     n = len(specs)
-    params0 = init_params(jax.random.PRNGKey(cfg.init_seed), size, cfg.ctx)
+    init_key, data_key = jax.random.PRNGKey(cfg.init_seed), jax.random.PRNGKey(cfg.data_seed)
+    runs = jnp.arange(n)
+    if cfg.seed_per_run:
+        params = jax.vmap(lambda r: init_params(jax.random.fold_in(init_key, r), size,
+                                                cfg.ctx))(runs)
+    else:
+        params0 = init_params(init_key, size, cfg.ctx)
+        params = jax.tree_util.tree_map(lambda x: jnp.stack([x] * n), params0)
     opt = make_optimizer(cfg)
-    stack = lambda t: jax.tree_util.tree_map(lambda x: jnp.stack([x] * n), t)  # noqa: E731
-    params, opt_state = stack(params0), stack(opt.init(params0))
+    opt_state = jax.vmap(opt.init)(params)
     interval, evaluate = make_interval_fn(cfg, size, opt), make_eval_fn(size)
     data, windows = jnp.asarray(train), jnp.asarray(fixed_val_windows(val, cfg))
     steps = np.arange(1, cfg.steps + 1)
     lrs = np.stack([schedule_from_spec(s).lr(steps) for _, s in specs]).astype(np.float32)
-    data_key = jax.random.PRNGKey(cfg.data_seed)
-    logs = [RunLog(f"{size.name}_{name}_lr{s['peak_lr']:.2g}", size, name, s,
-                   count_params(params0), [], []) for name, s in specs]
+    n_params = count_params(jax.tree_util.tree_map(lambda x: x[0], params))
+    logs = [RunLog(f"{size.name}_{name}_lr{s['peak_lr']:.2g}", size, name, s, n_params, [], [])
+            for name, s in specs]
+
+    def batch_keys(idx):
+        at = lambda key: jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)  # noqa: E731
+        if cfg.seed_per_run:
+            return jax.vmap(lambda r: at(jax.random.fold_in(data_key, r)))(runs)
+        return at(data_key)
+
     for start in range(0, cfg.steps, cfg.log_every):
         idx = steps[start: start + cfg.log_every]
-        keys = jax.vmap(lambda i: jax.random.fold_in(data_key, i))(jnp.asarray(idx))
+        keys = batch_keys(jnp.asarray(idx))
         params, opt_state, loss = interval(params, opt_state, jnp.asarray(lrs[:, idx - 1]),
                                            data, keys)
         last = int(idx[-1])
@@ -396,7 +429,16 @@ def write_provenance(path: Path, cfg: TrainConfig, sizes: list[ModelSize], lrs: 
     size_lines = "\n".join(
         f"  - `{s.name}`: d_model {s.d_model}, {s.n_layers} layers, {s.n_heads} heads, "
         f"{params.get(s.name, 0):,} parameters (tied byte embedding included)" for s in sizes)
-    text = f"""# tinylm: tiny byte-level transformer LMs, learning-rate sweeps (generated here)
+    seeds = (f"run r of a size (its row in runs.csv, counted from 0 within the size) starts "
+             f"from weights drawn with jax.random.fold_in(PRNGKey({cfg.init_seed}), r) and draws "
+             f"its batches with fold_in(PRNGKey({cfg.data_seed}), r): every run has its own "
+             f"init and batch order, as runs of a sweep with their own seeds do."
+             if cfg.seed_per_run else
+             f"init seed {cfg.init_seed} and data seed {cfg.data_seed} for every run, so runs "
+             f"of a size start from the same weights and see the same batches; they differ "
+             f"only by lr and schedule.")
+    title = "tiny byte-level transformer LMs, learning-rate sweeps (generated here)"
+    text = f"""# {path.parent.name}: {title}
 
 What: {len(logs)} training runs of small decoder-only transformers on bytes of Python source,
 {len(sizes)} model sizes x schedules {", ".join(names)} x peak lrs {lr_text}.
@@ -413,9 +455,8 @@ Generated on this machine by `bench/train_curves.py`:
 
 - Wall time: {wall_s / 60:.1f} min on the shared 2-core development VM (CPU only).
 - Software: Python {platform.python_version()}, jax {jax.__version__}, optax {optax.__version__}.
-- Seeds: init seed {cfg.init_seed} and data seed {cfg.data_seed} for every run, so runs of a
-  size start from the same weights and see the same batches; they differ only by lr and
-  schedule. CPU float32 (a re-run on another CPU or thread count may differ in the last digits).
+- Seeds: {seeds} CPU float32 (a re-run on another CPU or thread count may differ in the last
+  digits).
 - Models: pre-LN decoder-only transformers (learned positions, GELU MLP of 4 x d_model,
   causal attention), context {cfg.ctx} bytes, vocab 256:
 {size_lines}
@@ -451,13 +492,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--schedules", default=",".join(SCHEDULES))
     ap.add_argument("--lrs", default=",".join(f"{x:g}" for x in DEFAULT_LRS))
     ap.add_argument("--cap-mb", type=float, default=4.0, help="corpus size cap")
+    ap.add_argument("--seed-per-run", action="store_true",
+                    help="each run its own init and batch order (default: shared by a size)")
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    cfg = TrainConfig(steps=args.steps)
+    cfg = TrainConfig(steps=args.steps, seed_per_run=args.seed_per_run)
     sizes = [SIZES[s] for s in args.sizes.split(",")]
     lrs = [float(x) for x in args.lrs.split(",")]
     names = args.schedules.split(",")
