@@ -19,11 +19,14 @@ LUO = DATA / "curves" / "multipowerlaw_luo2025"
 # failure led to a law tried on it (2026-11-25, Weibull: reverted); tinylm_long (one size, 3x
 # longer runs) was made after that, to check such changes on curves not developed on;
 # tinylm_sched (a wider model, schedules none of the others has: linear, inverse square root,
-# WSD cooldowns of 10 % (1 - sqrt) and 40 %) on 2026-12-06, held out the same way.
+# WSD cooldowns of 10 % (1 - sqrt) and 40 %) on 2026-12-06, held out the same way;
+# tinylm_seeds (a deeper model, each run its own init and batch order, step and exponential
+# decays) on 2026-12-07, the first set whose runs do not share their batches.
 HERE = Path(__file__).resolve().parent / "data"
-TINYLM, TINYLM_LONG, TINYLM_SCHED = (HERE / n for n in ("tinylm", "tinylm_long", "tinylm_sched"))
+TINYLM, TINYLM_LONG, TINYLM_SCHED, TINYLM_SEEDS = (
+    HERE / n for n in ("tinylm", "tinylm_long", "tinylm_sched", "tinylm_seeds"))
 SOURCES = {"luo": LUO, "tinylm": TINYLM, "tinylm_long": TINYLM_LONG,
-           "tinylm_sched": TINYLM_SCHED}
+           "tinylm_sched": TINYLM_SCHED, "tinylm_seeds": TINYLM_SEEDS}
 CUTS = (0.25, 0.5, 0.75)
 
 
@@ -53,7 +56,8 @@ class DevRun:
 
 def _family(name: str) -> str:
     for prefix, fam in (("constant", "constant"), ("cosine", "cosine"), ("wsdcon", "step"),
-                        ("wsd", "wsd"), ("linear", "linear"), ("inverse_sqrt", "inverse_sqrt")):
+                        ("wsd", "wsd"), ("linear", "linear"), ("inverse_sqrt", "inverse_sqrt"),
+                        ("step", "step"), ("exp", "exp")):
         if name.startswith(prefix):
             return fam
     return "other"

@@ -1,10 +1,11 @@
 """Early stopping: how many steps Curvecast's stop policy saves, and at what cost (issue 6).
 
     .venv/bin/python -m bench.early_stopping [--orders 6] [--seeds 3] [--servers 2] [--offline]
+        [--sources real-lr-seeds,...]
 
 Sweeps (bench/sweeps.py: the Luo dev curves grouped by model size and planned length, the
 learning-rate sweeps of real runs made here by bench/train_curves.py, tinylm and the held-out
-tinylm_long and tinylm_sched, and simulated LR sweeps)
+tinylm_long, tinylm_sched and tinylm_seeds, and simulated LR sweeps; `--sources` picks some)
 are replayed through the real API, one run after another within a sweep:
 every run logs its points in chunks at checkpoints every 5% of its planned steps; from 10% on
 it waits for the final forecast of its latest chunk (a provisional one decides no stop) and is
@@ -388,11 +389,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--offline", action="store_true",
                     help="decide with forecast_trajectory directly, no server (see replay_offline)")
+    ap.add_argument("--sources", default="",
+                    help="comma-separated sources to replay (e.g. real-lr-seeds); default all")
     args = ap.parse_args()
     optuna.logging.set_verbosity(logging.WARNING)
     sweeps = (real_sweeps(args.orders)
               + [s for name in TINYLM_SETS for s in tinylm_sweeps(args.orders, name=name)]
               + sim_sweeps(args.seeds))
+    if args.sources:
+        wanted = set(args.sources.split(","))
+        sweeps = [s for s in sweeps if s.source in wanted]
     print(f"{len(sweeps)} sweeps, {sum(len(s.runs) for s in sweeps)} runs")
     start = time.monotonic()
     replays = (run_offline(sweeps, tuple(args.thresholds)) if args.offline else
@@ -409,8 +415,9 @@ def main() -> None:
     print("\nBaselines at zero regret (each one's knob swept; the best setting that never "
           "stops a sweep's best run):")
     print(zero_regret_baselines(knob_scores))
-    print("\nBaselines with their knob set on the other sources:")
-    print(transferred_baselines(knob_scores, scores))
+    if len({s.source for s in sweeps}) > 1:
+        print("\nBaselines with their knob set on the other sources:")
+        print(transferred_baselines(knob_scores, scores))
     waits = [w for r in replays for w in r.waits]
     print(f"\nCurvecast replays: {wall:.0f} s wall; {len(waits)} forecasts waited for, "
           f"median {statistics.median(waits or [np.nan]):.2f} s, "

@@ -1,8 +1,8 @@
 """Offline forecast accuracy on the dev curves: forecast_trajectory called directly, no server.
 
     .venv/bin/python -m bench.forecast_offline [--models 25M,100M] [--by family]
-        [--source luo|tinylm|tinylm_long|tinylm_sched] [--split train|val] [--no-schedule]
-        [--jobs 2]
+        [--source luo|tinylm|tinylm_long|tinylm_sched|tinylm_seeds] [--split train|val]
+        [--no-schedule] [--jobs 2]
 
 Per cut (25/50/75 % of planned steps) and mode (cold: this run only; warm: the other runs of
 the same model size, finished, as references): median abs relative error of the final loss,

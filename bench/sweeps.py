@@ -17,7 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from bench.curves_data import LUO, TINYLM, TINYLM_LONG, TINYLM_SCHED, DevRun, load_curves
+from bench.curves_data import (
+    LUO,
+    TINYLM,
+    TINYLM_LONG,
+    TINYLM_SCHED,
+    TINYLM_SEEDS,
+    DevRun,
+    load_curves,
+)
 from workers.forecast.schedule import Schedule, schedule_from_spec
 
 BASE_LR = 3e-4  # the Luo runs' peak lr; simulated peak lrs are multiples m of it
@@ -47,22 +55,40 @@ class Sweep:
         return int(np.argmin([r.final for r in self.runs]))
 
 
-def _real_run(r: DevRun) -> SweepRun:
+def last_value(r: DevRun) -> float:
+    """A run's last logged value: its final where the sweep's runs share their batches (the
+    last point's batch noise is then the same in every run, so it ranks them fairly)."""
+    return r.truth
+
+
+END_SHARE = 0.05
+
+
+def end_level(r: DevRun) -> float:
+    """The mean of a run's logged values over its last END_SHARE of planned steps: its final
+    where every run draws its own batches, whose last 10-step mean is +-2-3 % noise of its own
+    (tinylm_seeds) and would pick a sweep's best run by chance."""
+    return float(np.mean(r.loss[r.steps > (1.0 - END_SHARE) * r.planned_steps]))
+
+
+def _real_run(r: DevRun, final: Callable[[DevRun], float] = last_value) -> SweepRun:
     # A few runs ended before plan: their last logged step is the target we can score.
-    return SweepRun(r.run_id, r.steps, r.loss, r.truth, r.target_step, r.lr_spec)
+    return SweepRun(r.run_id, r.steps, r.loss, final(r), r.target_step, r.lr_spec)
 
 
-def _orders(runs: list[DevRun], orders: int, rng: np.random.Generator) -> list[tuple[SweepRun]]:
+def _orders(runs: list[DevRun], orders: int, rng: np.random.Generator,
+            final: Callable[[DevRun], float]) -> list[tuple[SweepRun]]:
     """Up to `orders` distinct seeded start orders of `runs`."""
     perms = list(itertools.permutations(range(len(runs))))
     picks = rng.choice(len(perms), size=min(orders, len(perms)), replace=False)
-    return [tuple(_real_run(runs[j]) for j in perms[pick]) for pick in picks]
+    return [tuple(_real_run(runs[j], final) for j in perms[pick]) for pick in picks]
 
 
 def _sweeps(runs: list[DevRun], key: Callable[[DevRun], tuple], source: str,
-            names: Callable[[tuple], tuple[str, str]], orders: int, seed: int) -> list[Sweep]:
+            names: Callable[[tuple], tuple[str, str]], orders: int, seed: int,
+            final: Callable[[DevRun], float] = last_value) -> list[Sweep]:
     """The runs grouped by `key`, each group in up to `orders` seeded start orders;
-    `names(key)` gives a group's sweep name and kind."""
+    `names(key)` gives a group's sweep name and kind, `final` the value a run is scored on."""
     groups: dict[tuple, list[DevRun]] = defaultdict(list)
     for r in runs:
         groups[key(r)].append(r)
@@ -71,7 +97,7 @@ def _sweeps(runs: list[DevRun], key: Callable[[DevRun], tuple], source: str,
     for k, group in sorted(groups.items()):
         name, kind = names(k)
         out += [Sweep(f"{name}-o{i}", source, kind, order)
-                for i, order in enumerate(_orders(group, orders, rng))]
+                for i, order in enumerate(_orders(group, orders, rng, final))]
     return out
 
 
@@ -81,9 +107,12 @@ def real_sweeps(orders: int = 3, seed: int = 0) -> list[Sweep]:
                    lambda k: (f"luo-{k[0]}-{k[1]}", f"luo-{k[1]}"), orders, seed)
 
 
-# Sets of real LR sweeps made here: folder, source name in the benchmark's tables.
-TINYLM_SETS = {"tinylm": (TINYLM, "real-lr"), "tinylm_long": (TINYLM_LONG, "real-lr-long"),
-               "tinylm_sched": (TINYLM_SCHED, "real-lr-sched")}
+# Sets of real LR sweeps made here: folder, source name in the benchmark's tables, the value
+# a run is scored on.
+TINYLM_SETS = {"tinylm": (TINYLM, "real-lr", last_value),
+               "tinylm_long": (TINYLM_LONG, "real-lr-long", last_value),
+               "tinylm_sched": (TINYLM_SCHED, "real-lr-sched", last_value),
+               "tinylm_seeds": (TINYLM_SEEDS, "real-lr-seeds", end_level)}
 
 
 def tinylm_sweeps(orders: int = 3, seed: int = 0, name: str = "tinylm") -> list[Sweep]:
@@ -91,10 +120,11 @@ def tinylm_sweeps(orders: int = 3, seed: int = 0, name: str = "tinylm") -> list[
     model size and schedule family at every peak lr. tinylm_long (3x longer runs, 3 peak lrs
     per schedule) and tinylm_sched (a wider model, 3 peak lrs of schedules the others lack; its
     two WSD cooldowns share one sweep) were kept out of the stop policy's development: added to
-    this benchmark only after it (2026-12-06)."""
-    root, source = TINYLM_SETS[name]
+    this benchmark only after it (2026-12-06); tinylm_seeds (each run its own seeds, step and
+    exponential decays) was made and added on 2026-12-07, with no change to the policy."""
+    root, source, final = TINYLM_SETS[name]
     return _sweeps(load_curves(root), lambda r: (r.model, r.family), source,
-                   lambda k: (f"{name}-{k[0]}-{k[1]}", f"{name}-{k[1]}"), orders, seed)
+                   lambda k: (f"{name}-{k[0]}-{k[1]}", f"{name}-{k[1]}"), orders, seed, final)
 
 
 @dataclass(frozen=True)
