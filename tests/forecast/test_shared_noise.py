@@ -4,10 +4,12 @@ forecast off the level by the finished runs' own wiggle there, and only when the
 import os
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.signal import savgol_filter
 
+from bench.curves_data import TINYLM_SCHED, TINYLM_SEEDS, load_curves
 from tests.forecast.synthetic import annealing_curve, wsd
 from workers.forecast.curve import ReferenceRun
 from workers.forecast.shared_noise import SMOOTH_POINTS, shared_noise, wiggles
@@ -134,3 +136,20 @@ def test_any_curves_give_a_finite_shift_or_none(data):
     noise = shared_noise(seen, curve(seen), refs, target)
     assert noise is None or (np.isfinite(noise.shift) and 0 <= noise.scatter <= 1
                              and noise.correlation >= 0.5)
+
+
+@pytest.mark.parametrize(("root", "shares"), [(TINYLM_SEEDS, False), (TINYLM_SCHED, True)],
+                         ids=["own batches", "shared batches"])
+def test_real_runs_get_a_shift_exactly_when_they_saw_the_same_batches(root, shares):
+    """Real curves (bench/data): tinylm_seeds' runs each draw their own batches, tinylm_sched's
+    share them. Half-way through each run, beside the set's other runs as references, with the
+    points after warmup as forecast_trajectory passes them."""
+    runs = load_curves(root)
+    for run in runs:
+        refs = [ReferenceRun(r.steps, r.loss, r.target_step, None, name=r.run_id)
+                for r in runs if r is not run]
+        warmup = run.lr_spec["knots"][1][0]
+        steps, values = run.prefix(0.5)
+        post = steps >= warmup
+        noise = shared_noise(steps[post], values[post], refs, run.target_step)
+        assert (noise is not None) == shares, run.run_id
