@@ -26,6 +26,7 @@ from bench.curves_data import (
     DevRun,
     load_curves,
 )
+from workers.forecast.calibration import final_value
 from workers.forecast.schedule import Schedule, schedule_from_spec
 
 BASE_LR = 3e-4  # the Luo runs' peak lr; simulated peak lrs are multiples m of it
@@ -65,10 +66,10 @@ END_SHARE = 0.05
 
 
 def end_level(r: DevRun) -> float:
-    """The mean of a run's logged values over its last END_SHARE of planned steps: its final
-    where every run draws its own batches, whose last 10-step mean is +-2-3 % noise of its own
+    """The mean of a run's logged values over its last END_SHARE of steps: its final where
+    every run draws its own batches, whose last 10-step mean is +-2-3 % noise of its own
     (tinylm_seeds) and would pick a sweep's best run by chance."""
-    return float(np.mean(r.loss[r.steps > (1.0 - END_SHARE) * r.planned_steps]))
+    return final_value(r.steps, r.loss, END_SHARE)
 
 
 def _real_run(r: DevRun, final: Callable[[DevRun], float] = last_value) -> SweepRun:

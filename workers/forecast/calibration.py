@@ -110,9 +110,9 @@ def _log_sd(draws: np.ndarray) -> float:
     return float(hi - lo) / (2 * Z90)
 
 
-def final_value(steps: np.ndarray, values: np.ndarray) -> float:
-    """How a finished run ended: the mean of its last TRUTH_SPAN of steps."""
-    span = TRUTH_SPAN * max(float(steps[-1] - steps[0]), 1.0)
+def final_value(steps: np.ndarray, values: np.ndarray, share: float = TRUTH_SPAN) -> float:
+    """How a finished run ended: the mean of its last ``share`` of steps."""
+    span = share * max(float(steps[-1] - steps[0]), 1.0)
     return float(np.mean(values[steps >= steps[-1] - span]))
 
 
