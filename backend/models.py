@@ -212,14 +212,15 @@ class Forecast(Base):
     # final one, where its replays began to run behind its batches. Bounds how long a run
     # goes without a final forecast (trajectory's provisional_since).
     provisional_since_step: Mapped[int | None] = mapped_column(BigInteger)
-
-    @property
-    def provisional(self) -> bool:
-        return self.provisional_since_step is not None
     curve: Mapped[dict[str, Any]] = mapped_column(default=dict)
     p_underperform: Mapped[float | None] = mapped_column(Double)
     should_stop: Mapped[bool] = mapped_column(Boolean, default=False)
     fitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def provisional(self) -> bool:
+        """The API's ``provisional``: implied by a provisional_since_step."""
+        return self.provisional_since_step is not None
 
 
 class ScalingFitRow(Base):
