@@ -16,12 +16,12 @@ threshold in its own project.
 Optuna's MedianPruner and SuccessiveHalvingPruner see the same checkpoints in the same order
 through the ask/tell API, at their default settings and, separately, at the setting of their
 knob that never stops a sweep's best run (chosen per source in hindsight) and at the setting
-chosen on the other sources (as a user sets a knob from experience); "hindsight" knows every
-final value and is the most a best_finished policy could save ("hindsight>1%" stops only
-runs that end over 1% worse: what is left once near-ties, which no early forecast separates,
-are let run). Scores per sweep: steps
-saved, whether the sweep's true best run was stopped, and regret (best true final among runs
-that ran to the end minus the true best).
+chosen on the other sources (as a user sets a knob from experience). Curvecast's knob is its
+threshold: over those replayed (`--thresholds`), it is chosen the same two ways. "hindsight"
+knows every final value and is the most a best_finished policy could save ("hindsight>1%"
+stops only runs that end over 1% worse: what is left once near-ties, which no early forecast
+separates, are let run). Scores per sweep: steps saved, whether the sweep's true best run was
+stopped, and regret (best true final among runs that ran to the end minus the true best).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import httpx
 import numpy as np
 import optuna
 
+from backend.alerts.schemas import StopPolicyIn
 from backend.forecasts.service import interval_sd
 from bench.servers import (
     ADMIN_KEY,
@@ -286,16 +287,25 @@ def score(rep: Replay) -> dict:
 
 
 NEAR_TIE = 0.01  # runs ending within 1 % of the best finished: the second hindsight bound
-METHODS = ("curvecast@0.9", "curvecast@0.8", "median", "asha", "hindsight",
-           f"hindsight>{NEAR_TIE:.0%}")
+CURVECAST = "curvecast"
+DEFAULT_THRESHOLD = StopPolicyIn.model_fields["threshold"].default  # the policy's default
+OTHER_METHODS = ("median", "asha", "hindsight", f"hindsight>{NEAR_TIE:.0%}")
+
+
+def _threshold(method: str) -> float | None:
+    """The threshold of a Curvecast replay's method name ("curvecast@0.9"), else None."""
+    name, _, t = method.partition("@")
+    return float(t) if name == CURVECAST else None
 
 
 def table(scores: list[dict], by: str) -> str:
     head = (f"| {by} | method | sweeps | runs | steps saved | best run stopped | "
             "regret mean | regret max | max regret % |")
     lines = [head, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    ours = sorted({s["method"] for s in scores if _threshold(s["method"]) is not None},
+                  key=lambda m: -_threshold(m))
     for key in sorted({s[by] for s in scores}):
-        for method in METHODS:
+        for method in (*ours, *OTHER_METHODS):
             rows = [s for s in scores if s[by] == key and s["method"] == method]
             if not rows:
                 continue
@@ -309,59 +319,72 @@ def table(scores: list[dict], by: str) -> str:
     return "\n".join(lines)
 
 
-def _knob_scores(sweeps: list[Sweep]) -> dict[tuple[str, str, int], list[dict]]:
-    """Every baseline at every setting of its knob, scored per sweep: by (source, method,
-    setting)."""
-    return {(source, name, k): [score(replay_optuna(name, functools.partial(make, k), s))
-                                for s in sweeps if s.source == source]
-            for source in {s.source for s in sweeps}
-            for name, (make, _, knobs) in BASELINE_GRIDS.items() for k in knobs}
+Knobs = dict[tuple[str, str, float], list[dict]]  # (source, method, setting): per-sweep scores
+
+
+def knob_scores(sweeps: list[Sweep], scores: list[dict]) -> tuple[Knobs, dict[str, tuple]]:
+    """Every method at every setting of its knob, scored per sweep, by (source, method,
+    setting); with each method's (knob name, settings). The baselines are replayed here at
+    every setting of BASELINE_GRIDS; Curvecast's knob is its threshold, at those replayed."""
+    knobs: Knobs = {(source, name, k): [score(replay_optuna(name, functools.partial(make, k), s))
+                                        for s in sweeps if s.source == source]
+                    for source in {s.source for s in sweeps}
+                    for name, (make, _, settings) in BASELINE_GRIDS.items() for k in settings}
+    grids = {name: (knob, settings) for name, (_, knob, settings) in BASELINE_GRIDS.items()}
+    thresholds = sorted({t for s in scores if (t := _threshold(s["method"])) is not None})
+    if thresholds:
+        for s in scores:
+            if (t := _threshold(s["method"])) is not None:
+                knobs.setdefault((s["source"], CURVECAST, t), []).append(s)
+        grids = {CURVECAST: ("threshold", tuple(thresholds))} | grids
+    return knobs, grids
 
 
 def _saved(rows: list[dict]) -> float:
     return 1.0 - sum(r["run"] for r in rows) / sum(r["planned"] for r in rows)
 
 
-def zero_regret_baselines(knob_scores: dict[tuple[str, str, int], list[dict]]) -> str:
-    """Per source, each baseline at the knob setting that saves the most steps while stopping
-    no sweep's best run (chosen in hindsight, which flatters the baselines)."""
+def zero_regret_settings(knobs: Knobs, grids: dict[str, tuple]) -> str:
+    """Per source, each method at the knob setting that saves the most steps while stopping
+    no sweep's best run (chosen in hindsight, which flatters every method)."""
     lines = ["| source | method | setting | steps saved |", "| --- | --- | --- | ---: |"]
-    for source in sorted({key[0] for key in knob_scores}):
-        for name, (_, knob, knobs) in BASELINE_GRIDS.items():
-            fair = [(k, _saved(knob_scores[source, name, k])) for k in knobs
-                    if not any(r["best_stopped"] for r in knob_scores[source, name, k])]
+    for source in sorted({key[0] for key in knobs}):
+        for name, (knob, settings) in grids.items():
+            fair = [(k, _saved(knobs[source, name, k])) for k in settings
+                    if not any(r["best_stopped"] for r in knobs[source, name, k])]
             best = max(fair, key=lambda f: f[1], default=None)
-            setting = f"{knob}={best[0]}" if best else "none of " + ",".join(map(str, knobs))
+            setting = (f"{knob}={best[0]:g}" if best
+                       else "none of " + ",".join(f"{k:g}" for k in settings))
             saved_cell = f"{100 * best[1]:.1f}%" if best else "-"
             lines.append(f"| {source} | {name} | {setting} | {saved_cell} |")
     return "\n".join(lines)
 
 
-def transferred_baselines(knob_scores: dict[tuple[str, str, int], list[dict]],
-                          scores: list[dict]) -> str:
-    """Per source, each baseline at the knob setting chosen on the *other* sources (fewest
+def transferred_settings(knobs: Knobs, grids: dict[str, tuple], scores: list[dict]) -> str:
+    """Per source, each method at the knob setting chosen on the *other* sources (fewest
     sweeps' best runs stopped there, then most steps saved), as a user sets a knob from
-    experience, beside Curvecast's default threshold, which no source chose either: "at
-    equal regret" without letting the baselines see the answers."""
+    experience, beside Curvecast's default threshold, which no source chose: "at equal
+    regret" without letting any method see the answers."""
     lines = ["| source | method | setting (chosen on the other sources) | steps saved | "
              "best run stopped | max regret % |", "| --- | --- | --- | ---: | ---: | ---: |"]
-    sources = sorted({key[0] for key in knob_scores})
+    sources = sorted({key[0] for key in knobs})
 
     def row(source: str, method: str, setting: str, rows: list[dict]) -> str:
         return (f"| {source} | {method} | {setting} | {100 * _saved(rows):.1f}% | "
                 f"{sum(r['best_stopped'] for r in rows)} | "
                 f"{100 * max(r['rel_regret'] for r in rows):.2f}% |")
 
+    default = f"{CURVECAST}@{DEFAULT_THRESHOLD:g}"
     for source in sources:
-        ours = [s for s in scores if s["source"] == source and s["method"] == "curvecast@0.9"]
+        ours = [s for s in scores if s["source"] == source and s["method"] == default]
         if ours:
-            lines.append(row(source, "curvecast@0.9", "default threshold", ours))
-        for name, (_, knob, knobs) in BASELINE_GRIDS.items():
+            lines.append(row(source, default, "default threshold", ours))
+        for name, (knob, settings) in grids.items():
             elsewhere = {k: [r for other in sources if other != source
-                             for r in knob_scores[other, name, k]] for k in knobs}
-            k = min(knobs, key=lambda k: (sum(r["best_stopped"] for r in elsewhere[k]),
-                                          -_saved(elsewhere[k])))
-            lines.append(row(source, name, f"{knob}={k}", knob_scores[source, name, k]))
+                             for r in knobs[other, name, k]] for k in settings}
+            k = min(settings, key=lambda k: (sum(r["best_stopped"] for r in elsewhere[k]),
+                                             -_saved(elsewhere[k])))
+            lines.append(row(source, name, f"{knob}={k:g}", knobs[source, name, k]))
     return "\n".join(lines)
 
 
@@ -411,13 +434,13 @@ def main() -> None:
     print(table(scores, "source"))
     print()
     print(table(scores, "kind"))
-    knob_scores = _knob_scores(sweeps)
-    print("\nBaselines at zero regret (each one's knob swept; the best setting that never "
-          "stops a sweep's best run):")
-    print(zero_regret_baselines(knob_scores))
+    knobs, grids = knob_scores(sweeps, scores)
+    print("\nAt zero regret (each method's knob swept, Curvecast's threshold over those "
+          "replayed; the best setting that never stops a sweep's best run):")
+    print(zero_regret_settings(knobs, grids))
     if len({s.source for s in sweeps}) > 1:
-        print("\nBaselines with their knob set on the other sources:")
-        print(transferred_baselines(knob_scores, scores))
+        print("\nEach method with its knob set on the other sources:")
+        print(transferred_settings(knobs, grids, scores))
     waits = [w for r in replays for w in r.waits]
     print(f"\nCurvecast replays: {wall:.0f} s wall; {len(waits)} forecasts waited for, "
           f"median {statistics.median(waits or [np.nan]):.2f} s, "
