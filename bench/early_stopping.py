@@ -320,9 +320,10 @@ def table(scores: list[dict], by: str) -> str:
 
 
 Knobs = dict[tuple[str, str, float], list[dict]]  # (source, method, setting): per-sweep scores
+Grids = dict[str, tuple[str, tuple[float, ...]]]  # method: (its knob's name, settings)
 
 
-def knob_scores(sweeps: list[Sweep], scores: list[dict]) -> tuple[Knobs, dict[str, tuple]]:
+def knob_scores(sweeps: list[Sweep], scores: list[dict]) -> tuple[Knobs, Grids]:
     """Every method at every setting of its knob, scored per sweep, by (source, method,
     setting); with each method's (knob name, settings). The baselines are replayed here at
     every setting of BASELINE_GRIDS; Curvecast's knob is its threshold, at those replayed."""
@@ -330,13 +331,13 @@ def knob_scores(sweeps: list[Sweep], scores: list[dict]) -> tuple[Knobs, dict[st
                                         for s in sweeps if s.source == source]
                     for source in {s.source for s in sweeps}
                     for name, (make, _, settings) in BASELINE_GRIDS.items() for k in settings}
-    grids = {name: (knob, settings) for name, (_, knob, settings) in BASELINE_GRIDS.items()}
-    thresholds = sorted({t for s in scores if (t := _threshold(s["method"])) is not None})
-    if thresholds:
-        for s in scores:
-            if (t := _threshold(s["method"])) is not None:
-                knobs.setdefault((s["source"], CURVECAST, t), []).append(s)
-        grids = {CURVECAST: ("threshold", tuple(thresholds))} | grids
+    grids: Grids = {name: (knob, settings)
+                    for name, (_, knob, settings) in BASELINE_GRIDS.items()}
+    ours = [(s, t) for s in scores if (t := _threshold(s["method"])) is not None]
+    for s, t in ours:
+        knobs.setdefault((s["source"], CURVECAST, t), []).append(s)
+    if ours:
+        grids = {CURVECAST: ("threshold", tuple(sorted({t for _, t in ours})))} | grids
     return knobs, grids
 
 
@@ -344,7 +345,7 @@ def _saved(rows: list[dict]) -> float:
     return 1.0 - sum(r["run"] for r in rows) / sum(r["planned"] for r in rows)
 
 
-def zero_regret_settings(knobs: Knobs, grids: dict[str, tuple]) -> str:
+def zero_regret_settings(knobs: Knobs, grids: Grids) -> str:
     """Per source, each method at the knob setting that saves the most steps while stopping
     no sweep's best run (chosen in hindsight, which flatters every method)."""
     lines = ["| source | method | setting | steps saved |", "| --- | --- | --- | ---: |"]
@@ -360,7 +361,7 @@ def zero_regret_settings(knobs: Knobs, grids: dict[str, tuple]) -> str:
     return "\n".join(lines)
 
 
-def transferred_settings(knobs: Knobs, grids: dict[str, tuple], scores: list[dict]) -> str:
+def transferred_settings(knobs: Knobs, grids: Grids, scores: list[dict]) -> str:
     """Per source, each method at the knob setting chosen on the *other* sources (fewest
     sweeps' best runs stopped there, then most steps saved), as a user sets a knob from
     experience, beside Curvecast's default threshold, which no source chose: "at equal
