@@ -18,6 +18,12 @@ app = typer.Typer(help="Curvecast: an experiment tracker that forecasts.", no_ar
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
+# How long an idle client connection stays open. uvicorn's default, 5 s, is httpx's own pool
+# expiry: a client that reuses a connection about 5 s after its last request (a training loop
+# logging every few seconds, the dashboard's tests) could send into a socket the server was
+# closing and get "Server disconnected without sending a response". Longer than any client's
+# pool lets the client close first.
+KEEP_ALIVE_S = 75
 
 DbOption = Annotated[
     str | None,
@@ -83,7 +89,7 @@ def up(
 
         start_demo(url, settings, console)
     uvicorn.run("backend.cli:serve_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+                log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)
 
 
 def serve_app():

@@ -1,6 +1,7 @@
 """`curvecast up` with nothing configured: a SQLite file under ./.curvecast, jobs in-process,
 and with --demo, simulated runs logging live through the HTTP API with the real client."""
 
+import http.client
 import os
 import subprocess
 import sys
@@ -54,6 +55,28 @@ def test_up_with_nothing_configured_serves_forecasts_from_sqlite(tmp_path):
         # Its fits run off the API process, in the child it spawned (workers.offload).
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         assert any(b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes() for c in children)
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+def test_up_keeps_an_idle_connection_open_longer_than_clients_pool_it(tmp_path):
+    # httpx drops a pooled connection after 5 s idle; a server that closes at 5 s races it.
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "backend", "up", "--port", str(port)],
+                              cwd=tmp_path, env=_bare_env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", 120, server)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # one socket
+        try:
+            for pause in (0.0, 6.5):  # closed by the server: RemoteDisconnected
+                time.sleep(pause)
+                conn.request("GET", "/api/v1/health")
+                answer = conn.getresponse()
+                assert (answer.status, answer.read()[:14]) == (200, b'{"status":"ok"')
+        finally:
+            conn.close()
     finally:
         server.terminate()
         server.wait(20)
