@@ -41,7 +41,6 @@ import httpx
 import numpy as np
 import optuna
 
-from backend.alerts.schemas import StopPolicyIn
 from backend.forecasts.service import interval_sd
 from bench.servers import (
     ADMIN_KEY,
@@ -50,6 +49,15 @@ from bench.servers import (
     loss_rows,
     post_finished,
     wait_forecast,
+)
+from bench.stop_knobs import (
+    Grids,
+    Knobs,
+    saved,
+    threshold_of,
+    transferred_settings,
+    with_thresholds,
+    zero_regret_settings,
 )
 from bench.sweeps import (
     TINYLM_SETS,
@@ -287,40 +295,27 @@ def score(rep: Replay) -> dict:
 
 
 NEAR_TIE = 0.01  # runs ending within 1 % of the best finished: the second hindsight bound
-CURVECAST = "curvecast"
-DEFAULT_THRESHOLD = StopPolicyIn.model_fields["threshold"].default  # the policy's default
 OTHER_METHODS = ("median", "asha", "hindsight", f"hindsight>{NEAR_TIE:.0%}")
-
-
-def _threshold(method: str) -> float | None:
-    """The threshold of a Curvecast replay's method name ("curvecast@0.9"), else None."""
-    name, _, t = method.partition("@")
-    return float(t) if name == CURVECAST else None
 
 
 def table(scores: list[dict], by: str) -> str:
     head = (f"| {by} | method | sweeps | runs | steps saved | best run stopped | "
             "regret mean | regret max | max regret % |")
     lines = [head, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    ours = sorted({s["method"] for s in scores if _threshold(s["method"]) is not None},
-                  key=lambda m: -_threshold(m))
+    ours = sorted({s["method"] for s in scores if threshold_of(s["method"]) is not None},
+                  key=lambda m: -threshold_of(m))
     for key in sorted({s[by] for s in scores}):
         for method in (*ours, *OTHER_METHODS):
             rows = [s for s in scores if s[by] == key and s["method"] == method]
             if not rows:
                 continue
-            saved = _saved(rows)
             reg = [r["regret"] for r in rows]
             lines.append(
                 f"| {key} | {method} | {len(rows)} | {sum(r['n_runs'] for r in rows)} | "
-                f"{100 * saved:.1f}% | {sum(r['best_stopped'] for r in rows)} | "
+                f"{100 * saved(rows):.1f}% | {sum(r['best_stopped'] for r in rows)} | "
                 f"{np.mean(reg):.4f} | {max(reg):.4f} | "
                 f"{100 * max(r['rel_regret'] for r in rows):.2f}% |")
     return "\n".join(lines)
-
-
-Knobs = dict[tuple[str, str, float], list[dict]]  # (source, method, setting): per-sweep scores
-Grids = dict[str, tuple[str, tuple[float, ...]]]  # method: (its knob's name, settings)
 
 
 def knob_scores(sweeps: list[Sweep], scores: list[dict]) -> tuple[Knobs, Grids]:
@@ -333,60 +328,7 @@ def knob_scores(sweeps: list[Sweep], scores: list[dict]) -> tuple[Knobs, Grids]:
                     for name, (make, _, settings) in BASELINE_GRIDS.items() for k in settings}
     grids: Grids = {name: (knob, settings)
                     for name, (_, knob, settings) in BASELINE_GRIDS.items()}
-    ours = [(s, t) for s in scores if (t := _threshold(s["method"])) is not None]
-    for s, t in ours:
-        knobs.setdefault((s["source"], CURVECAST, t), []).append(s)
-    if ours:
-        grids = {CURVECAST: ("threshold", tuple(sorted({t for _, t in ours})))} | grids
-    return knobs, grids
-
-
-def _saved(rows: list[dict]) -> float:
-    return 1.0 - sum(r["run"] for r in rows) / sum(r["planned"] for r in rows)
-
-
-def zero_regret_settings(knobs: Knobs, grids: Grids) -> str:
-    """Per source, each method at the knob setting that saves the most steps while stopping
-    no sweep's best run (chosen in hindsight, which flatters every method)."""
-    lines = ["| source | method | setting | steps saved |", "| --- | --- | --- | ---: |"]
-    for source in sorted({key[0] for key in knobs}):
-        for name, (knob, settings) in grids.items():
-            fair = [(k, _saved(knobs[source, name, k])) for k in settings
-                    if not any(r["best_stopped"] for r in knobs[source, name, k])]
-            best = max(fair, key=lambda f: f[1], default=None)
-            setting = (f"{knob}={best[0]:g}" if best
-                       else "none of " + ",".join(f"{k:g}" for k in settings))
-            saved_cell = f"{100 * best[1]:.1f}%" if best else "-"
-            lines.append(f"| {source} | {name} | {setting} | {saved_cell} |")
-    return "\n".join(lines)
-
-
-def transferred_settings(knobs: Knobs, grids: Grids, scores: list[dict]) -> str:
-    """Per source, each method at the knob setting chosen on the *other* sources (fewest
-    sweeps' best runs stopped there, then most steps saved), as a user sets a knob from
-    experience, beside Curvecast's default threshold, which no source chose: "at equal
-    regret" without letting any method see the answers."""
-    lines = ["| source | method | setting (chosen on the other sources) | steps saved | "
-             "best run stopped | max regret % |", "| --- | --- | --- | ---: | ---: | ---: |"]
-    sources = sorted({key[0] for key in knobs})
-
-    def row(source: str, method: str, setting: str, rows: list[dict]) -> str:
-        return (f"| {source} | {method} | {setting} | {100 * _saved(rows):.1f}% | "
-                f"{sum(r['best_stopped'] for r in rows)} | "
-                f"{100 * max(r['rel_regret'] for r in rows):.2f}% |")
-
-    default = f"{CURVECAST}@{DEFAULT_THRESHOLD:g}"
-    for source in sources:
-        ours = [s for s in scores if s["source"] == source and s["method"] == default]
-        if ours:
-            lines.append(row(source, default, "default threshold", ours))
-        for name, (knob, settings) in grids.items():
-            elsewhere = {k: [r for other in sources if other != source
-                             for r in knobs[other, name, k]] for k in settings}
-            k = min(settings, key=lambda k: (sum(r["best_stopped"] for r in elsewhere[k]),
-                                             -_saved(elsewhere[k])))
-            lines.append(row(source, name, f"{knob}={k:g}", knobs[source, name, k]))
-    return "\n".join(lines)
+    return with_thresholds(knobs, grids, scores)
 
 
 def run_curvecast(sweeps: list[Sweep], thresholds: tuple[float, ...], servers: int,

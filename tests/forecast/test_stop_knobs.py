@@ -1,7 +1,7 @@
 """bench.early_stopping's comparisons at equal regret: Curvecast's threshold is a knob like the
 baselines' ones, chosen by the same rules (in hindsight per source, or on the other sources)."""
 
-from bench.early_stopping import CURVECAST, knob_scores, transferred_settings, zero_regret_settings
+from bench.stop_knobs import CURVECAST, transferred_settings, with_thresholds, zero_regret_settings
 
 
 def _score(source: str, threshold: float, saved: float, best_stopped: bool) -> dict:
@@ -18,8 +18,7 @@ SCORES = [_score(src, *cell) for src, cells in SWEEPS.items() for cell in cells]
 
 
 def _ours():
-    knobs, grids = knob_scores([], SCORES)
-    return knobs, {CURVECAST: grids[CURVECAST]}
+    return with_thresholds({}, {}, SCORES)
 
 
 def test_in_hindsight_each_source_gets_its_lowest_threshold_that_stops_no_best_run():
