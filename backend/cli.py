@@ -18,11 +18,10 @@ app = typer.Typer(help="Curvecast: an experiment tracker that forecasts.", no_ar
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
-# How long an idle client connection stays open. uvicorn's default, 5 s, is httpx's own pool
-# expiry: a client that reuses a connection about 5 s after its last request (a training loop
-# logging every few seconds, the dashboard's tests) could send into a socket the server was
-# closing and get "Server disconnected without sending a response". Longer than any client's
-# pool lets the client close first.
+# How long an idle connection stays open. uvicorn's default, 5 s, equals httpx's pool expiry
+# (the curvecast client's): a request on a pooled connection about 5 s after the last one (a
+# training loop logging every few seconds) could meet the server's close and fail with "Server
+# disconnected without sending a response". At 75 s the client's pool lets go first.
 KEEP_ALIVE_S = 75
 
 DbOption = Annotated[

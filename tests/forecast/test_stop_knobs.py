@@ -1,5 +1,6 @@
-"""bench.early_stopping's comparisons at equal regret: Curvecast's threshold is a knob like the
-baselines' ones, chosen by the same rules (in hindsight per source, or on the other sources)."""
+"""bench.stop_knobs, bench.early_stopping's comparisons at equal regret: Curvecast's threshold
+is a knob like the baselines' ones, chosen by the same rules (in hindsight per source, or on
+the other sources)."""
 
 from bench.stop_knobs import CURVECAST, transferred_settings, with_thresholds, zero_regret_settings
 
