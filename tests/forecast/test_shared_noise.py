@@ -12,6 +12,7 @@ from scipy.signal import savgol_filter
 from bench.curves_data import TINYLM_SCHED, TINYLM_SEEDS, load_curves
 from tests.forecast.synthetic import annealing_curve, wsd
 from workers.forecast.curve import ReferenceRun
+from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.shared_noise import SMOOTH_POINTS, shared_noise, wiggles
 from workers.forecast.trajectory import forecast_trajectory
 
@@ -148,7 +149,7 @@ def test_real_runs_get_a_shift_exactly_when_they_saw_the_same_batches(root, shar
     for run in runs:
         refs = [ReferenceRun(r.steps, r.loss, r.target_step, None, name=r.run_id)
                 for r in runs if r is not run]
-        warmup = run.lr_spec["knots"][1][0]
+        warmup = schedule_from_spec(run.lr_spec).peak_step(run.target_step)
         steps, values = run.prefix(0.5)
         post = steps >= warmup
         noise = shared_noise(steps[post], values[post], refs, run.target_step)
