@@ -288,8 +288,7 @@ def lr_spec(name: str, peak: float, cfg: TrainConfig) -> dict:
         half, late = cfg.steps // 2, (3 * cfg.steps) // 4
         lrs = [float(f"{peak * f:.6g}") for f in (1.0, 0.1, 0.01)]
         return {"knots": [[0, 0.0], [cfg.warmup, lrs[0]], [half, lrs[0]], [half, lrs[1]],
-                          [late, lrs[1]], [late, lrs[2]], [cfg.steps, lrs[2]]],
-                "peak_lr": peak, "warmup_steps": cfg.warmup, "total_steps": cfg.steps}
+                          [late, lrs[1]], [late, lrs[2]], [cfg.steps, lrs[2]]], **base}
     if name == "cosine":
         return {"type": "cosine", **base, "final_lr": float(f"{0.1 * peak:.6g}")}
     if name in WSD_COOLDOWNS:
