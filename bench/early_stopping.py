@@ -364,6 +364,8 @@ def main() -> None:
               + sim_sweeps(args.seeds))
     if args.sources:
         wanted = set(args.sources.split(","))
+        if unknown := wanted - {s.source for s in sweeps}:
+            ap.error(f"--sources: unknown {', '.join(sorted(unknown))}")
         sweeps = [s for s in sweeps if s.source in wanted]
     print(f"{len(sweeps)} sweeps, {sum(len(s.runs) for s in sweeps)} runs")
     start = time.monotonic()
