@@ -199,7 +199,8 @@ def _fields(fc: TrajectoryForecast, fitted_upto: int, since: int | None) -> dict
             "mean": _json_list(fc.curve_mean),
             "lower": _json_list(fc.curve_lower),
             "upper": _json_list(fc.curve_upper),
-        } if fc.status == "ready" else {},
+        } | ({} if fc.curve_lr is None else {"lr": _json_list(fc.curve_lr)})
+        if fc.status == "ready" else {},
     }
 
 

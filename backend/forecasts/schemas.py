@@ -31,6 +31,9 @@ class ForecastCurve(BaseModel):
     mean: list[float]
     lower: list[float]
     upper: list[float]
+    # Only for a run with a logged lr and no lr_schedule: the lr the forecast assumed at each
+    # step (read off the logged lr where a decay has begun, else held at its last value).
+    lr: list[float] | None = None
 
 
 class ForecastOut(BaseModel):

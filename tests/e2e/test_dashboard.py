@@ -189,6 +189,7 @@ def test_run_page_draws_forecast_band_boundary_and_schedule(signed_in: Page, see
     page = signed_in
     run = seeded["runs"]["live-wsd"]
     fc = api.get(f"/api/v1/runs/{run['id']}/forecast/loss").json()
+    assert fc["curve"].get("lr") is None  # its lr_schedule is drawn, not the forecast's lr
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url) if "/metrics/loss?" in r.url else None)
     page.goto(f"/#/run/{run['id']}")
@@ -359,18 +360,29 @@ def test_compare_overlays_runs_with_bands_and_lists_config_differences(signed_in
 
 def test_an_lr_logged_as_learning_rate_overlays_the_loss_like_lr(signed_in: Page, api,
                                                                  project: str):
-    # HF Trainer's name for it, and no lr_schedule: the logged lr is all there is.
+    # HF Trainer's name for it, and no lr_schedule: the logged lr is all there is. Its linear
+    # decay to total_steps is read off it, and the chart draws the lr the forecast assumed.
     run = create_run(api, project, "hf-style")
     rows = [{"step": s, "values": {"loss": 2.0 + 3.0 * (s + 50) ** -0.3,
                                    "learning_rate": 1e-3 * (1 - s / 2000)}}
             for s in range(0, 600, 10)]
     api.post(f"/api/v1/runs/{run['id']}/metrics", json={"rows": rows}).raise_for_status()
     assert api.get(f"/api/v1/runs/{run['id']}").json()["lr_key"] == "learning_rate"
+    wait_for_forecasts(api, [run["id"]])
+    fc = api.get(f"/api/v1/runs/{run['id']}/forecast/loss").json()
+    read = "a linear decay from its peak at step 0 to 0 at step 2,000"
+    assert fc["status"] == "ready" and read in fc["reason"], fc["reason"]
     page = signed_in
     page.goto(f"/#/run/{run['id']}")
-    wait_drawn(page, LOSS_PLOT, "lr-logged")
+    wait_drawn(page, LOSS_PLOT, "lr-assumed")
     logged = by_role(page, LOSS_PLOT, "lr-logged")[0]
     assert logged["x"][-1] == 590 and abs(logged["y"][-1] - 1e-3 * (1 - 590 / 2000)) < 1e-9
+    assumed = by_role(page, LOSS_PLOT, "lr-assumed")[0]
+    assert assumed["x"] == fc["curve"]["step"] and assumed["x"][-1] == 2000
+    assert assumed["y"] == pytest.approx([1e-3 * (1 - s / 2000) for s in assumed["x"]],
+                                         abs=1e-9)
+    assert "lr-planned" not in [t["role"] for t in traces(page, LOSS_PLOT)]
+    screenshot(page, "run-lr-read-off-the-logged-lr")
     # It overlays the loss instead of getting a chart of its own.
     expect(page.locator(".plot[data-metric='learning_rate']")).to_have_count(0)
 

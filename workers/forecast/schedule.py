@@ -44,6 +44,8 @@ class Schedule:
     # (factory, its arguments): how to make it again. ``fn`` is a closure, which pickle cannot
     # carry to the embedded server's fitting process (workers.offload); its recipe it can.
     recipe: tuple = field(default=(), repr=False, compare=False)
+    # Where the plan ahead was read off a logged lr (plan_reading), what it was read as.
+    read_off_lr: str = field(default="", compare=False)
 
     def __reduce__(self) -> tuple:
         if not self.recipe:
@@ -128,7 +130,7 @@ def _warmup(steps: np.ndarray, peak: float, warmup: int) -> np.ndarray:
     return peak * np.minimum(1.0, steps / warmup) if warmup > 0 else np.full_like(steps, peak)
 
 
-def _decay(p: np.ndarray, shape: str, peak: float, final: float) -> np.ndarray:
+def decay_lr(p: np.ndarray, shape: str, peak: float, final: float) -> np.ndarray:
     """lr at decay progress p in [0, 1] from ``peak`` to ``final``."""
     p = np.clip(p, 0.0, 1.0)
     if shape == "linear":
@@ -220,7 +222,7 @@ def schedule_from_spec(spec: dict) -> Schedule:
             return np.where(steps <= warmup, up, peak * np.sqrt(max(warmup, 1) / np.maximum(
                 steps, 1.0)))
         p = (steps - start) / max(total - start, 1.0)
-        return np.where(steps <= start, up, _decay(p, shape, peak, final))
+        return np.where(steps <= start, up, decay_lr(p, shape, peak, final))
 
     return Schedule(fn, total, str(kind), recipe=(schedule_from_spec, (dict(spec),)))
 
@@ -246,4 +248,5 @@ def schedule_from_logged(
 
     horizon = max(int(total_steps), plan.total_steps if plan else 0)
     return Schedule(fn, horizon, "logged lr" + (" + plan" if plan else ""),
-                    recipe=(schedule_from_logged, (xs, ys, plan, total_steps)))
+                    recipe=(schedule_from_logged, (xs, ys, plan, total_steps)),
+                    read_off_lr=plan.read_off_lr if plan else "")

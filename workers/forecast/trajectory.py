@@ -53,6 +53,7 @@ from workers.forecast.fit import (
 from workers.forecast.guesses import starts
 from workers.forecast.laws import LAWS, Design
 from workers.forecast.memo import Codec, Memo
+from workers.forecast.plan_reading import read_plan
 from workers.forecast.schedule import Schedule, schedule_from_logged
 from workers.forecast.shared_noise import shared_noise
 from workers.forecast.transfer import (
@@ -140,6 +141,10 @@ class TrajectoryForecast:
     curve_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     curve_lower: np.ndarray = field(default_factory=lambda: np.zeros(0))
     curve_upper: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Where no plan was given but an lr was logged: the lr the forecast took at curve_step
+    # (read off the logged lr by plan_reading, or held at its last value), so a chart can
+    # show what the forecast assumed.
+    curve_lr: np.ndarray | None = None
     prior: str | None = None
     # An lr decay still ahead is priced, in some of the forecast's laws, by the default
     # annealing prior: a guess, which no finished run pins down (against a finished run,
@@ -199,9 +204,11 @@ def _status(steps: np.ndarray, values: np.ndarray, start_step: float) -> tuple[s
 
 def effective_schedule(schedule: Schedule | None, lr_steps: np.ndarray | None,
                        lr_values: np.ndarray | None, total_steps: int) -> Schedule | None:
-    """The schedule a run follows: its logged lr, with the plan for what is still ahead."""
+    """The schedule a run follows: its logged lr, with the plan for what is still ahead (the
+    one given, else the decay the logged lr has begun, else none: the lr held)."""
     if lr_steps is not None and lr_values is not None and len(lr_steps) > 0:
-        return schedule_from_logged(np.asarray(lr_steps), np.asarray(lr_values), schedule,
+        plan = schedule or read_plan(np.asarray(lr_steps), np.asarray(lr_values), total_steps)
+        return schedule_from_logged(np.asarray(lr_steps), np.asarray(lr_values), plan,
                                     total_steps)
     return schedule
 
@@ -402,7 +409,9 @@ def forecast_trajectory(
         reason = ("the run has reached its target step: its final value is the fitted curve "
                   f"there, moved by the median residual of its last {END_SPAN:.0%} of steps "
                   f"({np.expm1(shift):+.2%}); " + reason)
-    if schedule is None and not at_target:  # no plan: the lr ahead is taken to stay put
+    if schedule is None and not at_target and sched is not None and sched.read_off_lr:
+        reason += f"; no lr_schedule: {sched.read_off_lr}"
+    elif schedule is None and not at_target:  # no plan: the lr ahead is taken to stay put
         held = ("no lr schedule is known (none planned, no lr logged), so the forecast holds "
                 "the lr as it is" if sched is None else
                 "no lr_schedule gives the plan, so the lr is held at its last logged value")
@@ -424,6 +433,7 @@ def forecast_trajectory(
         final_upper=final_upper, final_samples=sim[:, -1].copy(), pooled_samples=pool,
         even_pool=pool is not None and cal is None, unwidened_samples=unwidened,
         curve_step=curve_step,
+        curve_lr=sched.lr(curve_step) if schedule is None and sched is not None else None,
         curve_mean=mean, curve_lower=lo, curve_upper=hi,
         prior="; ".join(n for n in (cand.prior_note, note, cal and cal.note(),
                                     shared and shared.note(),

@@ -82,8 +82,11 @@ function finalValue(fc, { x, color, name, group }) {
   }];
 }
 
-/** The logged lr (solid) and the planned rest of the schedule (dashed), on the right axis. */
-export function learningRate(lrSeries, run, { x }) {
+/**
+ * The logged lr (solid) and the rest of the schedule (dashed), on the right axis: the plan,
+ * or without one the lr this chart's forecast assumed ahead (read off the logged lr).
+ */
+export function learningRate(lrSeries, run, { x, fc }) {
   const traces = [];
   let from = 0;
   if (lrSeries?.step.length) {
@@ -103,6 +106,12 @@ export function learningRate(lrSeries, run, { x }) {
         meta: { role: "lr-planned" },
       });
     }
+  } else if (fc?.status === "ready" && fc.curve?.lr) {
+    traces.push({
+      x: fc.curve.step.map(x), y: fc.curve.lr.map(finiteOrGap), yaxis: "y2", type: "scatter",
+      mode: "lines", name: "lr (assumed by the forecast)",
+      line: { color: LR_COLOR, width: 1.5, dash: "dash" }, meta: { role: "lr-assumed" },
+    });
   }
   return traces;
 }

@@ -55,7 +55,7 @@ export async function render(view, { arg: id }, { signal, poll }) {
       const clk = clock(data.series.get(key));
       const x = xFor(state, run, clk);
       const lrX = xFor(state, run, lrClock ?? clk);
-      const lr = state.lr && key !== run.lr_key ? learningRate(data.lr, run, { x: lrX }) : [];
+      const lr = state.lr && key !== run.lr_key ? learningRate(data.lr, run, { x: lrX, fc }) : [];
       const traces = [
         ...observed(data.series.get(key), { x, color: PALETTE[0], name: key, smoothing: state.smoothing }),
         ...forecast(fc, { x, color: PALETTE[0], name: key }),
