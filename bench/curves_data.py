@@ -13,6 +13,8 @@ import numpy as np
 from scipy.optimize import curve_fit
 from scipy.stats import binomtest
 
+from workers.forecast.schedule import schedule_from_spec
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LUO = DATA / "curves" / "multipowerlaw_luo2025"
 # Curves made here by bench/train_curves.py. tinylm was held out until its cold forecasts'
@@ -52,6 +54,13 @@ class DevRun:
     def prefix(self, frac: float) -> tuple[np.ndarray, np.ndarray]:
         keep = self.steps <= frac * self.planned_steps
         return self.steps[keep], self.loss[keep]
+
+    def logged_lr(self, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The lr a training loop logging at ``steps`` would have logged: the planned schedule
+        there and, before the first of them (the Luo curves start after warmup), at as many
+        steps from 0, so the warmup is logged too."""
+        at = np.concatenate([np.linspace(0.0, steps[0], len(steps), endpoint=False), steps])
+        return at, schedule_from_spec(self.lr_spec).lr(at)
 
 
 def _family(name: str) -> str:

@@ -1,6 +1,6 @@
 """Forecast accuracy through the real HTTP API, on the dev curves, against two baselines.
 
-    .venv/bin/python -m bench.forecast_accuracy [--models 25M,100M,400M]
+    .venv/bin/python -m bench.forecast_accuracy [--models 25M,100M,400M] [--logged-lr]
 
 A fresh `curvecast up` on Postgres (in-process jobs). For each dev run: cold, its project holds
 only this run; warm, its project also holds the other runs of the same model size, finished.
@@ -8,7 +8,9 @@ The run logs its first 25%, 50% and 75% of the planned steps (as a training loop
 after the other); after each, the benchmark waits for the stored final forecast (a prefix
 posted in several requests can first be shown provisionally) and compares its final value
 with the run's true final loss (error, 90% coverage, mean interval score). The last-value and
-power-law baselines are computed on the same prefixes in the same run.
+power-law baselines are computed on the same prefixes in the same run. ``--logged-lr``: the
+runs give no lr_schedule and log their lr beside the loss (from step 0), as most training
+loops do; the forecast then reads the plan off the logged lr where it can.
 """
 
 from __future__ import annotations
@@ -34,32 +36,43 @@ from bench.curves_data import (
 from bench.servers import ADMIN_KEY, curvecast_server, fresh_database, wait_forecast
 
 
-def post_points(c: httpx.Client, run_id: str, steps: np.ndarray, loss: np.ndarray) -> None:
-    rows = [{"step": int(s), "values": {"loss": float(v)}} for s, v in zip(steps, loss,
-                                                                            strict=True)]
+def post_points(c: httpx.Client, run_id: str, steps: np.ndarray, loss: np.ndarray,
+                lr: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """The loss at ``steps`` and, given, the lr at its own steps (lr, steps), in step order."""
+    values: dict[int, dict[str, float]] = {int(s): {"loss": float(v)}
+                                           for s, v in zip(steps, loss, strict=True)}
+    for s, v in zip(*(lr or ((), ())), strict=True):
+        values.setdefault(int(s), {})["lr"] = float(v)
+    rows = [{"step": s, "values": vals} for s, vals in sorted(values.items())]
     for i in range(0, len(rows), 10_000):
         c.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": rows[i:i + 10_000]}
                ).raise_for_status()
 
 
-def new_run(c: httpx.Client, project: str, run: DevRun) -> str:
+def new_run(c: httpx.Client, project: str, run: DevRun, planned: bool = True) -> str:
     body = {"project": project, "name": run.run_id, "total_steps": run.target_step,
-            "lr_schedule": run.lr_spec, "group": run.model}
+            "group": run.model} | ({"lr_schedule": run.lr_spec} if planned else {})
     return c.post("/api/v1/runs", json=body).json()["id"]
 
 
-def replay(c: httpx.Client, run: DevRun, runs: list[DevRun], mode: str) -> list[dict]:
+def replay(c: httpx.Client, run: DevRun, runs: list[DevRun], mode: str,
+           logged_lr: bool = False) -> list[dict]:
     project = f"acc-{mode}-{uuid.uuid4().hex[:8]}"
     if mode == "warm":
         for other in runs:
             if other.model == run.model and other.run_id != run.run_id:
-                ref = new_run(c, project, other)
-                post_points(c, ref, other.steps, other.loss)
+                ref = new_run(c, project, other, planned=not logged_lr)
+                post_points(c, ref, other.steps, other.loss,
+                            other.logged_lr(other.steps) if logged_lr else None)
                 c.patch(f"/api/v1/runs/{ref}", json={"status": "finished"}).raise_for_status()
-    run_id, rows, done = new_run(c, project, run), [], 0
+    run_id, rows, done = new_run(c, project, run, planned=not logged_lr), [], 0
+    lr_at, lr = run.logged_lr(run.steps)
     for frac in CUTS:
         steps, loss = run.prefix(frac)
-        post_points(c, run_id, steps[done:], loss[done:])
+        since = -1.0 if done == 0 else steps[done - 1]
+        new = (lr_at > since) & (lr_at <= steps[-1])
+        post_points(c, run_id, steps[done:], loss[done:],
+                    (lr_at[new], lr[new]) if logged_lr else None)
         done = len(steps)
         start = time.perf_counter()
         fc = wait_forecast(c, run_id, int(steps[-1]), 120, final=True)
@@ -81,6 +94,8 @@ def replay(c: httpx.Client, run: DevRun, runs: list[DevRun], mode: str) -> list[
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="", help="comma list of model sizes (default: all)")
+    ap.add_argument("--logged-lr", action="store_true",
+                    help="runs log their lr and give no lr_schedule")
     args = ap.parse_args()
     runs = select_models(load_curves(LUO), args.models)
     rows: list[dict] = []
@@ -88,7 +103,7 @@ def main() -> None:
             base_url=base, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60) as c:
         for i, run in enumerate(runs):
             for mode in ("cold", "warm"):
-                rows += replay(c, run, runs, mode)
+                rows += replay(c, run, runs, mode, args.logged_lr)
             print(f"[{i + 1}/{len(runs)}] {run.run_id}", flush=True)
     metrics = ("err", "cov90", "score90", "ms")
     print(f"\n{len(runs)} runs through the HTTP API (ms = batch answered -> forecast stored)")

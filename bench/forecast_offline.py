@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.forecast_offline [--models 25M,100M] [--by family]
         [--source luo|tinylm|tinylm_long|tinylm_sched|tinylm_seeds] [--split train|val]
-        [--no-schedule] [--jobs 2]
+        [--no-schedule | --logged-lr] [--jobs 2]
 
 Per cut (25/50/75 % of planned steps) and mode (cold: this run only; warm: the other runs of
 the same model size, finished, as references): median abs relative error of the final loss,
@@ -39,6 +39,7 @@ def schedule_of(run: DevRun, schedules: bool = True) -> Schedule | None:
     return schedule_from_spec(run.lr_spec) if schedules else None
 
 
+
 def references_for(run: DevRun, runs: list[DevRun], schedules: bool = True
                    ) -> list[ReferenceRun]:
     return [ReferenceRun(r.steps, r.loss, r.target_step, schedule_of(r, schedules), r.run_id)
@@ -46,10 +47,12 @@ def references_for(run: DevRun, runs: list[DevRun], schedules: bool = True
 
 
 def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm"),
-             schedules: bool = True, jobs: int = 1) -> list[dict]:
+             schedules: bool = True, jobs: int = 1, plans: bool = True) -> list[dict]:
     """``schedules`` False: forecast as runs that neither plan nor log their lr would be.
+    ``plans`` False: as runs that log their lr but give no plan (finished references keep
+    their whole schedule, which they logged).
     ``jobs`` > 1: runs in that many processes (faster; the ms columns then share the cores)."""
-    one = partial(_evaluate_run, runs=runs, modes=modes, schedules=schedules)
+    one = partial(_evaluate_run, runs=runs, modes=modes, schedules=schedules, plans=plans)
     if jobs <= 1:
         per_run = list(map(one, runs))
     else:
@@ -59,7 +62,7 @@ def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm"),
 
 
 def _evaluate_run(run: DevRun, runs: list[DevRun], modes: tuple[str, ...],
-                  schedules: bool) -> list[dict]:
+                  schedules: bool, plans: bool) -> list[dict]:
     rows = []
     for frac in CUTS:
         steps, loss = run.prefix(frac)
@@ -67,8 +70,10 @@ def _evaluate_run(run: DevRun, runs: list[DevRun], modes: tuple[str, ...],
         for mode in modes:
             refs = references_for(run, runs, schedules) if mode == "warm" else []
             t0, c0 = time.perf_counter(), time.process_time()
+            lr_steps, lr_values = run.logged_lr(steps) if not plans else (None, None)
             fc = forecast_trajectory(steps, loss, total_steps=run.target_step,
-                                     schedule=schedule_of(run, schedules), references=refs)
+                                     schedule=schedule_of(run, schedules and plans),
+                                     lr_steps=lr_steps, lr_values=lr_values, references=refs)
             ms = 1000 * (time.perf_counter() - t0)
             cpu_ms = 1000 * (time.process_time() - c0)
             ok = fc.status == "ready"
@@ -89,14 +94,17 @@ def main() -> None:
     ap.add_argument("--modes", default="cold,warm")
     ap.add_argument("--source", default="luo", choices=sorted(SOURCES))
     ap.add_argument("--split", default="train", help="which loss: train or val")
-    ap.add_argument("--no-schedule", action="store_true",
-                    help="forecast as if the runs neither planned nor logged their lr")
+    plan = ap.add_mutually_exclusive_group()
+    plan.add_argument("--no-schedule", action="store_true",
+                      help="forecast as if the runs neither planned nor logged their lr")
+    plan.add_argument("--logged-lr", action="store_true",
+                      help="forecast as if the runs logged their lr but gave no plan")
     ap.add_argument("--jobs", type=int, default=1,
                     help="processes (the ms columns then share the cores: time with 1)")
     args = ap.parse_args()
     runs = select_models(load_curves(SOURCES[args.source], args.split), args.models)
     rows = evaluate(runs, tuple(args.modes.split(",")), schedules=not args.no_schedule,
-                    jobs=args.jobs)
+                    jobs=args.jobs, plans=not args.logged_lr)
     print(f"{len(runs)} runs: " + ", ".join(sorted({r.model for r in runs})))
     metrics = ("err", "cov90", "score90", "ms", "ms_cpu")
     print(format_table(rows, ("mode", "cut"), metrics))
