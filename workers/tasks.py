@@ -280,7 +280,7 @@ def _stop_decision(run: Run, key: str, fc: TrajectoryForecast, inputs: _Inputs,
               "p_forecast": _finite_or_none(d.p_forecast),
               "p_paired": _finite_or_none(d.p_paired), "threshold": policy.threshold,
               "progress": progress, "min_progress": policy.min_progress,
-              "decay_guessed": fc.decay_guessed,
+              "decay_guessed": fc.decay_guessed, "lr_held": fc.lr_held,
               # The band of the draws p was computed on: with finished runs as priors, the pool
               # of the two ways (with them, and the curve alone), wider than the forecast's own
               # band; else, or where the paired check stood in for an even pool, the curve's

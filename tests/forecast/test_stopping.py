@@ -1,3 +1,5 @@
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -163,7 +165,7 @@ def test_a_guessed_cooldown_does_not_stop_the_best_run_of_a_real_wsd_sweep():
                                    reference_sd=sd)
     assert np.isnan(paired)
     assert not decide(p, 0.9, 0.25, 0.1, lambda: paired, fc.decay_guessed).stop
-    assert decide(p, 0.9, 0.25, 0.1, lambda: paired, decay_guessed=False).stop
+    assert decide(p, 0.9, 0.25, 0.1, lambda: paired, lr_guessed=False).stop
     # A guess confirmed by the paired check still stops; nothing is guessed once no decay is
     # ahead (the finished reference, forecast at its end).
     assert decide(p, 0.9, 0.25, 0.1, lambda: 0.95, fc.decay_guessed).stop
@@ -175,6 +177,51 @@ def test_a_guessed_cooldown_does_not_stop_the_best_run_of_a_real_wsd_sweep():
     assert judge(fc, 0.8 * value, "min", 0.0, 0.9, 0.25, 0.1).stop
     assert not forecast_trajectory(ref.steps, ref.values, total_steps=ref.total_steps,
                                    schedule=ref.schedule).decay_guessed
+
+
+def _logged_cut(run: DevRun, frac: float, ref: ReferenceRun, value: float, sd: float):
+    """``run`` cut at ``frac`` as a loop that logs its lr and gives no lr_schedule, forecast
+    and judged against the finished ``ref`` (value, sd) with the paired check."""
+    steps, loss = run.prefix(frac)
+    lr_steps, lr = run.logged_lr(steps)
+    fc = forecast_trajectory(steps, loss, total_steps=run.target_step, lr_steps=lr_steps,
+                             lr_values=lr, references=[ref])
+    paired = partial(paired_p_underperform, steps, loss, total_steps=run.target_step,
+                     schedule=None, reference=ref, reference_value=value, others=[],
+                     reference_sd=sd, lr_steps=lr_steps, lr_values=lr)
+    return fc, judge(fc, value, "min", sd, 0.9, frac, 0.1, paired)
+
+
+@pytest.mark.parametrize(("name", "finished", "source"), [
+    ("d128_wsd_linear40_lr0.0032", "d128_wsd_sqrt10_lr0.0032", TINYLM_SCHED),
+    ("400M_wsd_20000_24000", "400M_cosine_24000", LUO),
+    ("25M_wsd_20000_24000", "25M_cosine_24000", LUO),
+])
+def test_a_wsd_run_without_a_plan_is_not_stopped_for_the_cooldown_it_cannot_see(
+        name, finished, source):
+    # A loop that logs its lr and gives no lr_schedule, in its stable phase: nothing to read a
+    # plan off, so the forecast holds the lr and leaves out the cooldown that makes this run
+    # end better than the finished one. Its forecast says surely worse (p 0.95-1.00 at 25 %).
+    run = _tinylm(name, source)
+    ref, value, sd = _finished(_tinylm(finished, source))
+    assert run.truth < value
+    fc, d = _logged_cut(run, 0.25, ref, value, sd)
+    assert fc.lr_held and not fc.decay_guessed and d.p_forecast >= 0.9
+    assert np.isnan(d.p_paired)  # the held lr is not the finished run's shape: no pair
+    assert not d.stop
+    assert decide(d.p, 0.9, 0.25, 0.1, lambda: d.p_paired, lr_guessed=False).stop  # unguarded
+
+
+def test_a_run_without_a_plan_is_still_stopped_when_the_paired_check_confirms_it():
+    # Constant lr, logged, no plan, against a finished constant-lr run of the same sweep
+    # (bench/data/tinylm d64, lr 0.0032 ends at 1.55): the shapes match, so the check can
+    # confirm the held forecast. lr 0.05 (ends at 2.66) is stopped at 25 %; lr 0.02 (1.62),
+    # which the forecast alone would stop, the check holds.
+    ref, value, sd = _finished(_tinylm("d64_constant_lr0.0032"))
+    fc, d = _logged_cut(_tinylm("d64_constant_lr0.05"), 0.25, ref, value, sd)
+    assert fc.lr_held and d.p_paired >= 0.9 and d.stop
+    fc, d = _logged_cut(_tinylm("d64_constant_lr0.02"), 0.25, ref, value, sd)
+    assert d.p_forecast >= 0.9 and d.p_paired < 0.9 and not d.stop
 
 
 def test_with_one_finished_run_of_another_shape_a_stop_needs_the_curve_alone_to_agree():

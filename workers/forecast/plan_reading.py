@@ -6,7 +6,7 @@ than users describe their schedule, and without a plan the forecast holds the lr
 value: a cosine or linear decay already under way is then left out of the forecast, which ends
 too high. Those decays end at the run's ``total_steps`` in every common trainer, so once the
 logged lr has fallen from its peak its curve names the family: each decay shape of
-``schedule.DECAY_SHAPES`` (and inverse-sqrt) is fitted, from the last step at the peak to
+``schedule.DECAY_SHAPES`` (and inverse-sqrt) is fitted, from where the lr leaves its peak to
 ``total_steps``, with the final lr as its one free number, and the plan is taken only when a
 shape follows every logged point closely. A schedule that is none of these (step drops, cycles,
 a decay ending elsewhere) is left alone, and the lr is held as before.

@@ -20,10 +20,11 @@ from workers.forecast.trajectory import (
 )
 from workers.forecast.transfer import nearest
 
-# How much better than forecast a run may end when the lr decay still ahead is priced by the
-# default prior (TrajectoryForecast.decay_guessed): the largest error measured on that guess,
-# cold WSD runs of bench/data/tinylm_sched at 25 % of their steps, 13 % too high
-# (bench/RESULTS.md). Against a target value nothing else checks the guess.
+# How much better than forecast a run may end when the lr ahead is a guess
+# (TrajectoryForecast.lr_guessed): the largest error measured on a decay priced by the default
+# prior, cold WSD runs of bench/data/tinylm_sched at 25 % of their steps, 13 % too high
+# (bench/RESULTS.md); a cooldown that a held lr leaves out is taken to be no worse. Against a
+# target value nothing else checks the guess.
 GUESSED_DROP_ERROR = 0.13
 
 
@@ -116,30 +117,34 @@ def judge(fc: TrajectoryForecast, reference: float, mode: str, reference_sd: flo
     p_level = (p_underperform(fc.checked_samples, reference, mode, reference_sd)
                if fc.even_pool else None)
     p_margin = None
-    if paired is None and fc.decay_guessed:
+    if paired is None and fc.lr_guessed:
         better = 1.0 - GUESSED_DROP_ERROR if mode == "min" else 1.0 + GUESSED_DROP_ERROR
         p_margin = p_underperform(fc.decision_samples * better, reference, mode, reference_sd)
-    return decide(p, threshold, progress, min_progress, paired, fc.decay_guessed, p_level,
+    return decide(p, threshold, progress, min_progress, paired, fc.lr_guessed, p_level,
                   p_margin)
 
 
 def decide(p_forecast: float, threshold: float, progress: float, min_progress: float,
-           paired: Callable[[], float] | None = None, decay_guessed: bool = False,
+           paired: Callable[[], float] | None = None, lr_guessed: bool = False,
            p_level: float | None = None, p_margin: float | None = None) -> Decision:
     """The stop decision. When the reference is a run, a stop the forecast asks for must also
     hold in the paired comparison (``paired``: paired_p_underperform for that run), so a
     forecaster wrong the same way on both runs cannot stop the one that would have won; it
     costs two forecasts, so it is consulted only then.
 
-    ``decay_guessed``: the forecast prices an lr decay still ahead by the default prior (no
-    finished run pins its size down; TrajectoryForecast.decay_guessed). Against a reference
-    run, such a forecast stops a run only when the paired comparison confirms it: that guess
-    is the forecaster's largest known error (cold WSD runs before their cooldown, 7-13 % too
-    high on tinylm_sched), and alone it stopped the best run of a replayed sweep (a 40 %
-    cooldown judged at 25 % against a 10 % one, bench/RESULTS.md, 2026-12-06). A target
-    value has no run to pair with: there the stop must also hold on ``p_margin``, p with the
-    run ending GUESSED_DROP_ERROR better than forecast (judge computes it). p stays the
-    forecast's: the run is still predicted to miss the target (missed_target).
+    ``lr_guessed``: the lr ahead is a guess (TrajectoryForecast.lr_guessed): the forecast
+    prices an lr decay still ahead by the default prior (no finished run pins its size down),
+    or, with no plan given or read off the logged lr, holds the lr where a cooldown may still
+    come. Against a reference run, such a forecast stops a run only when the paired
+    comparison confirms it: the first guess is the forecaster's largest known error (cold WSD
+    runs before their cooldown, 7-13 % too high on tinylm_sched), and alone it stopped the
+    best run of a replayed sweep (a 40 % cooldown judged at 25 % against a 10 % one,
+    bench/RESULTS.md, 2026-12-06); the second stopped, at 25 % of their steps, every WSD run
+    without a plan that would beat a finished cosine or WSD run (tests/forecast/
+    test_stopping.py). A target value has no run to pair with: there the stop must also hold
+    on ``p_margin``, p with the run ending GUESSED_DROP_ERROR better than forecast (judge
+    computes it). p stays the forecast's: the run is still predicted to miss the target
+    (missed_target).
 
     ``p_level``: with an even pool (TrajectoryForecast.even_pool: too few finished runs to
     replay, ``p_forecast`` is of the pool), p on the forecast's own draws. The pool stands in
@@ -154,7 +159,7 @@ def decide(p_forecast: float, threshold: float, progress: float, min_progress: f
         if np.isfinite(p_paired):
             on_level = p_level is not None
             p = min(p_level if on_level else p, p_paired)
-    # A guessed drop is confirmed by the paired check against a run, by the margin against a
+    # A guessed lr is confirmed by the paired check against a run, by the margin against a
     # target value.
     if paired is not None:
         confirmed = bool(np.isfinite(p_paired))
@@ -162,4 +167,4 @@ def decide(p_forecast: float, threshold: float, progress: float, min_progress: f
         confirmed = p_margin is None or should_stop(p_margin, threshold, progress, min_progress)
     return Decision(p, p_level if on_level else p_forecast, p_paired,
                     should_stop(p, threshold, progress, min_progress)
-                    and (confirmed or not decay_guessed), on_level)
+                    and (confirmed or not lr_guessed), on_level)

@@ -150,6 +150,11 @@ class TrajectoryForecast:
     # annealing prior: a guess, which no finished run pins down (against a finished run,
     # stopping.decide stops on such a forecast only with the paired check).
     decay_guessed: bool = False
+    # No plan given or read off a logged lr (plan_reading), so the forecast holds the lr at its
+    # last value (or knows none): a cooldown it cannot see may still come, which is a guess
+    # too. Against a finished run that annealed, such a forecast looked surely worse for
+    # every WSD run of bench.forecast_offline's Luo and tinylm_sched pairs that would win.
+    lr_held: bool = False
     # Calibrated as at an earlier 5% progress step (forecast_trajectory's provisional_ok).
     provisional: bool = False
 
@@ -158,6 +163,11 @@ class TrajectoryForecast:
         """The curve's level at the target (its last point): final_mean, less the batch noise
         forecast for the target step itself (shared_noise). Runs are compared on levels."""
         return float(self.curve_mean[-1]) if self.curve_mean.size else None
+
+    @property
+    def lr_guessed(self) -> bool:
+        """The lr ahead is a guess (decay_guessed or lr_held): a stop needs confirming."""
+        return self.decay_guessed or self.lr_held
 
     @property
     def decision_samples(self) -> np.ndarray | None:
@@ -207,7 +217,8 @@ def effective_schedule(schedule: Schedule | None, lr_steps: np.ndarray | None,
     """The schedule a run follows: its logged lr, with the plan for what is still ahead (the
     one given, else the decay the logged lr has begun, else none: the lr held)."""
     if lr_steps is not None and lr_values is not None and len(lr_steps) > 0:
-        plan = schedule or read_plan(np.asarray(lr_steps), np.asarray(lr_values), total_steps)
+        plan = schedule if schedule is not None else read_plan(
+            np.asarray(lr_steps), np.asarray(lr_values), total_steps)
         return schedule_from_logged(np.asarray(lr_steps), np.asarray(lr_values), plan,
                                     total_steps)
     return schedule
@@ -409,9 +420,11 @@ def forecast_trajectory(
         reason = ("the run has reached its target step: its final value is the fitted curve "
                   f"there, moved by the median residual of its last {END_SPAN:.0%} of steps "
                   f"({np.expm1(shift):+.2%}); " + reason)
-    if schedule is None and not at_target and sched is not None and sched.read_off_lr:
+    read = sched is not None and bool(sched.read_off_lr)
+    lr_held = schedule is None and not at_target and not read
+    if schedule is None and not at_target and read:
         reason += f"; no lr_schedule: {sched.read_off_lr}"
-    elif schedule is None and not at_target:  # no plan: the lr ahead is taken to stay put
+    elif lr_held:  # no plan: the lr ahead is taken to stay put
         held = ("no lr schedule is known (none planned, no lr logged), so the forecast holds "
                 "the lr as it is" if sched is None else
                 "no lr_schedule gives the plan, so the lr is held at its last logged value")
@@ -440,6 +453,7 @@ def forecast_trajectory(
                                     provisional and _provisional_note(lean, shown_at))
                         if n) or None,
         decay_guessed=decay_guessed, provisional=provisional,
+        lr_held=lr_held,
     )
 
 
