@@ -56,11 +56,15 @@ class DevRun:
         return self.steps[keep], self.loss[keep]
 
     def logged_lr(self, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The lr a training loop logging at ``steps`` would have logged: the planned schedule
-        there and, before the first of them (the Luo curves start after warmup), at as many
-        steps from 0, so the warmup is logged too."""
-        at = np.concatenate([np.linspace(0.0, steps[0], len(steps), endpoint=False), steps])
-        return at, schedule_from_spec(self.lr_spec).lr(at)
+        return logged_lr(self.lr_spec, steps)
+
+
+def logged_lr(lr_spec: dict, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, lr) a training loop logging at ``steps`` would have logged: the planned
+    schedule there and, before the first of them (the Luo curves start after warmup), at as
+    many steps from 0, so the warmup is logged too."""
+    at = np.concatenate([np.linspace(0.0, steps[0], len(steps), endpoint=False), steps])
+    return at, schedule_from_spec(lr_spec).lr(at)
 
 
 def _family(name: str) -> str:

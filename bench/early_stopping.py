@@ -1,7 +1,7 @@
 """Early stopping: how many steps Curvecast's stop policy saves, and at what cost (issue 6).
 
     .venv/bin/python -m bench.early_stopping [--orders 6] [--seeds 3] [--servers 2] [--offline]
-        [--sources real-lr-seeds,...]
+        [--sources real-lr-seeds,...] [--logged-lr]
 
 Sweeps (bench/sweeps.py: the Luo dev curves grouped by model size and planned length, the
 learning-rate sweeps of real runs made here by bench/train_curves.py, tinylm and the held-out
@@ -22,6 +22,8 @@ knows every final value and is the most a best_finished policy could save ("hind
 stops only runs that end over 1% worse: what is left once near-ties, which no early forecast
 separates, are let run). Scores per sweep: steps saved, whether the sweep's true best run was
 stopped, and regret (best true final among runs that ran to the end minus the true best).
+`--logged-lr` (offline only): the runs log their lr and give no lr_schedule, as most training
+loops do; finished runs are references with the whole lr they logged.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import numpy as np
 import optuna
 
 from backend.forecasts.service import interval_sd
+from bench.curves_data import logged_lr
 from bench.servers import (
     ADMIN_KEY,
     curvecast_server,
@@ -164,19 +167,20 @@ def _finished(run: SweepRun, refs: list[ReferenceRun]) -> tuple[ReferenceRun, fl
     return ReferenceRun(run.steps, run.loss, run.total_steps, sched, run.name), fc.final_mean, sd
 
 
-def replay_offline(sweep: Sweep, threshold: float) -> Replay:
+def replay_offline(sweep: Sweep, threshold: float, planned: bool = True) -> Replay:
     """Curvecast's decisions with forecast_trajectory called directly: at each checkpoint the
     run is forecast with the sweep's finished runs as references (latest first, at most
     MAX_CANDIDATES), judged against the best of them (judged), as workers.tasks does. No
     logging, batching or debouncing, so minutes instead of ten; for trying changes, with the
-    API replays as the figures of record."""
+    API replays as the figures of record. ``planned`` False: the runs log their lr and give
+    no plan (judged)."""
     rep = Replay(f"curvecast@{threshold:g}", sweep, [])
     finished: list[tuple[ReferenceRun, float, float]] = []
     for run in sweep.runs:
         refs = [f[0] for f in finished[::-1][:MAX_CANDIDATES]]
         outcome = Outcome(run.total_steps, False)
         best = min(finished, key=lambda f: f[1]) if finished else None
-        for _, step, _, decision in judged(run, refs, best, threshold) if best else ():
+        for _, step, _, decision in judged(run, refs, best, threshold, planned) if best else ():
             if decision.stop:
                 outcome = Outcome(step, True)
                 break
@@ -187,32 +191,35 @@ def replay_offline(sweep: Sweep, threshold: float) -> Replay:
 
 
 def judged(run: SweepRun, refs: list[ReferenceRun], best: tuple[ReferenceRun, float, float],
-           threshold: float) -> Iterator[tuple[float, int, TrajectoryForecast, stopping.Decision]]:
+           threshold: float, planned: bool = True
+           ) -> Iterator[tuple[float, int, TrajectoryForecast, stopping.Decision]]:
     """(fraction, step, forecast, decision) at each checkpoint from MIN_PROGRESS on where the
     forecast is ready: the run forecast with ``refs`` as its references and judged against
     ``best`` (a finished run, its fitted final value and that value's sd) as workers.tasks
-    does, paired check included."""
-    sched = schedule_from_spec(run.lr_spec)
+    does, paired check included. ``planned`` False: from the lr logged so far, no plan."""
+    sched = schedule_from_spec(run.lr_spec) if planned else None
     ref, value, sd = best
     for frac, step, _ in checkpoints(run):
         seen = run.steps <= step
         if not MIN_PROGRESS <= frac < 1.0 or not seen.any():
             continue
         steps, loss = run.steps[seen], run.loss[seen]
+        lr_steps, lr = (None, None) if planned else logged_lr(run.lr_spec, steps)
         fc = forecast_trajectory(steps, loss, total_steps=run.total_steps, schedule=sched,
-                                 references=refs)
+                                 lr_steps=lr_steps, lr_values=lr, references=refs)
         if fc.status != "ready":
             continue
         paired = functools.partial(
             stopping.paired_p_underperform, steps, loss, total_steps=run.total_steps,
             schedule=sched, reference=ref, reference_value=value, reference_sd=sd,
-            others=[r for r in refs if r is not ref])
+            others=[r for r in refs if r is not ref], lr_steps=lr_steps, lr_values=lr)
         yield frac, step, fc, stopping.judge(fc, value, "min", sd, threshold, frac,
                                              MIN_PROGRESS, paired)
 
 
-def run_offline(sweeps: list[Sweep], thresholds: tuple[float, ...]) -> list[Replay]:
-    jobs = [(s, t) for t in thresholds for s in sweeps]
+def run_offline(sweeps: list[Sweep], thresholds: tuple[float, ...], planned: bool = True
+                ) -> list[Replay]:
+    jobs = [(s, t, planned) for t in thresholds for s in sweeps]
     with ProcessPoolExecutor() as pool:
         return list(pool.map(replay_offline, *zip(*jobs, strict=True)))
 
@@ -357,7 +364,11 @@ def main() -> None:
                     help="decide with forecast_trajectory directly, no server (see replay_offline)")
     ap.add_argument("--sources", default="",
                     help="comma-separated sources to replay (e.g. real-lr-seeds); default all")
+    ap.add_argument("--logged-lr", action="store_true",
+                    help="runs log their lr and give no lr_schedule (with --offline)")
     args = ap.parse_args()
+    if args.logged_lr and not args.offline:
+        ap.error("--logged-lr: replayed offline only (add --offline)")
     optuna.logging.set_verbosity(logging.WARNING)
     sweeps = (real_sweeps(args.orders)
               + [s for name in TINYLM_SETS for s in tinylm_sweeps(args.orders, name=name)]
@@ -369,7 +380,7 @@ def main() -> None:
         sweeps = [s for s in sweeps if s.source in wanted]
     print(f"{len(sweeps)} sweeps, {sum(len(s.runs) for s in sweeps)} runs")
     start = time.monotonic()
-    replays = (run_offline(sweeps, tuple(args.thresholds)) if args.offline else
+    replays = (run_offline(sweeps, tuple(args.thresholds), not args.logged_lr) if args.offline else
                run_curvecast(sweeps, tuple(args.thresholds), args.servers, args.threads))
     wall = time.monotonic() - start
     replays += [replay_optuna(name, make, s) for s in sweeps
