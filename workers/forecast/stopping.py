@@ -23,7 +23,8 @@ from workers.forecast.transfer import nearest
 # How much better than forecast a run may end when the lr ahead is a guess
 # (TrajectoryForecast.lr_guessed): the largest error measured on a decay priced by the default
 # prior, cold WSD runs of bench/data/tinylm_sched at 25 % of their steps, 13 % too high
-# (bench/RESULTS.md); a cooldown that a held lr leaves out is taken to be no worse. Against a
+# (bench/RESULTS.md). A held lr leaves out a cooldown of the same size there (median error
+# 14.7 % held, 13.1 % priced by the prior, 2026-12-08), so it gets the same margin. Against a
 # target value nothing else checks the guess.
 GUESSED_DROP_ERROR = 0.13
 
@@ -139,12 +140,12 @@ def decide(p_forecast: float, threshold: float, progress: float, min_progress: f
     comparison confirms it: the first guess is the forecaster's largest known error (cold WSD
     runs before their cooldown, 7-13 % too high on tinylm_sched), and alone it stopped the
     best run of a replayed sweep (a 40 % cooldown judged at 25 % against a 10 % one,
-    bench/RESULTS.md, 2026-12-06); the second stopped, at 25 % of their steps, every WSD run
-    without a plan that would beat a finished cosine or WSD run (tests/forecast/
-    test_stopping.py). A target value has no run to pair with: there the stop must also hold
-    on ``p_margin``, p with the run ending GUESSED_DROP_ERROR better than forecast (judge
-    computes it). p stays the forecast's: the run is still predicted to miss the target
-    (missed_target).
+    bench/RESULTS.md, 2026-12-06); the second stopped the best run of 55 of 147 replayed
+    sweeps whose runs logged their lr and gave no plan (43 with the plan read off the lr
+    where it can be; bench/RESULTS.md, 2026-12-08). A target value has no run to pair with:
+    there the stop must also hold on ``p_margin``, p with the run ending GUESSED_DROP_ERROR
+    better than forecast (judge computes it). p stays the forecast's: the run is still
+    predicted to miss the target (missed_target).
 
     ``p_level``: with an even pool (TrajectoryForecast.even_pool: too few finished runs to
     replay, ``p_forecast`` is of the pool), p on the forecast's own draws. The pool stands in

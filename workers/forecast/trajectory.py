@@ -152,8 +152,8 @@ class TrajectoryForecast:
     decay_guessed: bool = False
     # No plan given or read off a logged lr (plan_reading), so the forecast holds the lr at its
     # last value (or knows none): a cooldown it cannot see may still come, which is a guess
-    # too. Against a finished run that annealed, such a forecast looked surely worse for
-    # every WSD run of bench.forecast_offline's Luo and tinylm_sched pairs that would win.
+    # too. Against a finished run that annealed, such forecasts of WSD runs that would win
+    # looked surely worse (tests/forecast/test_stopping.py).
     lr_held: bool = False
     # Calibrated as at an earlier 5% progress step (forecast_trajectory's provisional_ok).
     provisional: bool = False
