@@ -22,7 +22,7 @@ knows every final value and is the most a best_finished policy could save ("hind
 stops only runs that end over 1% worse: what is left once near-ties, which no early forecast
 separates, are let run). Scores per sweep: steps saved, whether the sweep's true best run was
 stopped, and regret (best true final among runs that ran to the end minus the true best).
-`--logged-lr` (offline only): the runs log their lr and give no lr_schedule, as most training
+`--logged-lr`: the runs log their lr (from step 0) and give no lr_schedule, as most training
 loops do; finished runs are references with the whole lr they logged.
 """
 
@@ -109,7 +109,8 @@ def checkpoints(run: SweepRun) -> list[tuple[float, int, np.ndarray]]:
 
 # --- Curvecast, through the API -------------------------------------------------------------
 
-def replay_curvecast(base: str, sweep: Sweep, threshold: float) -> Replay:
+def replay_curvecast(base: str, sweep: Sweep, threshold: float, planned: bool = True
+                     ) -> Replay:
     project, group = f"es-t{round(threshold * 100)}", sweep.name
     rep = Replay(f"curvecast@{threshold:g}", sweep, [])
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -121,24 +122,28 @@ def replay_curvecast(base: str, sweep: Sweep, threshold: float) -> Replay:
         for run in sweep.runs:
             rid = c.post("/api/v1/runs", json={
                 "project": project, "group": group, "name": run.name,
-                "total_steps": run.total_steps, "lr_schedule": run.lr_spec,
-            }).json()["id"]
-            rep.outcomes.append(_log_run(c, rid, run, rep, has_reference=bool(rep.outcomes)))
+                "total_steps": run.total_steps,
+            } | ({"lr_schedule": run.lr_spec} if planned else {})).json()["id"]
+            rep.outcomes.append(_log_run(c, rid, run, rep, has_reference=bool(rep.outcomes),
+                                         planned=planned))
     return rep
 
 
 def _log_run(c: httpx.Client, rid: str, run: SweepRun, rep: Replay,
-             has_reference: bool) -> Outcome:
+             has_reference: bool, planned: bool = True) -> Outcome:
     """Log `run` chunk by chunk, stopping when told; the sweep's first run has nothing to be
-    compared with and is logged in one go."""
+    compared with and is logged in one go. ``planned`` False: each chunk logs the lr too."""
+    lr_at, lr = logged_lr(run.lr_spec, run.steps)
     if not has_reference:
-        post_finished(c, rid, run.steps, run.loss)
+        post_finished(c, rid, run.steps, run.loss, None if planned else (lr_at, lr))
         return Outcome(run.total_steps, False)
     for frac, step, idx in checkpoints(run):
         if not idx.size:
             continue
-        answer = c.post(f"/api/v1/runs/{rid}/metrics",
-                        json={"rows": loss_rows(run.steps, run.loss, idx)})
+        since = run.steps[idx[0] - 1] if idx[0] > 0 else -np.inf
+        new = (lr_at > since) & (lr_at <= run.steps[idx[-1]])
+        answer = c.post(f"/api/v1/runs/{rid}/metrics", json={"rows": loss_rows(
+            run.steps, run.loss, idx, None if planned else (lr_at[new], lr[new]))})
         answer.raise_for_status()
         stop = answer.json()["should_stop"]
         if MIN_PROGRESS <= frac < 1.0 and not stop:
@@ -339,7 +344,7 @@ def knob_scores(sweeps: list[Sweep], scores: list[dict]) -> tuple[Knobs, Grids]:
 
 
 def run_curvecast(sweeps: list[Sweep], thresholds: tuple[float, ...], servers: int,
-                  threads: int) -> list[Replay]:
+                  threads: int, planned: bool = True) -> list[Replay]:
     """Every (sweep, threshold) replay, spread over `servers` embedded servers that share one
     fresh Postgres database (each runs its forecast jobs in its own process)."""
     db = fresh_database("curvecast_early_stopping")
@@ -349,7 +354,7 @@ def run_curvecast(sweeps: list[Sweep], thresholds: tuple[float, ...], servers: i
             [(s, t) for t in thresholds for s in sweeps], cycle(bases))]
         jobs.sort(key=lambda j: -len(j[1].runs))  # longest first: no lone straggler at the end
         with ThreadPoolExecutor(threads) as pool:
-            return list(pool.map(lambda j: replay_curvecast(*j), jobs))
+            return list(pool.map(lambda j: replay_curvecast(*j, planned), jobs))
 
 
 def main() -> None:
@@ -365,10 +370,8 @@ def main() -> None:
     ap.add_argument("--sources", default="",
                     help="comma-separated sources to replay (e.g. real-lr-seeds); default all")
     ap.add_argument("--logged-lr", action="store_true",
-                    help="runs log their lr and give no lr_schedule (with --offline)")
+                    help="runs log their lr and give no lr_schedule")
     args = ap.parse_args()
-    if args.logged_lr and not args.offline:
-        ap.error("--logged-lr: replayed offline only (add --offline)")
     optuna.logging.set_verbosity(logging.WARNING)
     sweeps = (real_sweeps(args.orders)
               + [s for name in TINYLM_SETS for s in tinylm_sweeps(args.orders, name=name)]
@@ -380,8 +383,9 @@ def main() -> None:
         sweeps = [s for s in sweeps if s.source in wanted]
     print(f"{len(sweeps)} sweeps, {sum(len(s.runs) for s in sweeps)} runs")
     start = time.monotonic()
-    replays = (run_offline(sweeps, tuple(args.thresholds), not args.logged_lr) if args.offline else
-               run_curvecast(sweeps, tuple(args.thresholds), args.servers, args.threads))
+    replays = (run_offline(sweeps, tuple(args.thresholds), not args.logged_lr) if args.offline
+               else run_curvecast(sweeps, tuple(args.thresholds), args.servers, args.threads,
+                                  not args.logged_lr))
     wall = time.monotonic() - start
     replays += [replay_optuna(name, make, s) for s in sweeps
                 for name, make in (("median", median_pruner), ("asha", asha_pruner))]

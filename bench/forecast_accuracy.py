@@ -33,17 +33,13 @@ from bench.curves_data import (
     rel_err,
     select_models,
 )
-from bench.servers import ADMIN_KEY, curvecast_server, fresh_database, wait_forecast
+from bench.servers import ADMIN_KEY, curvecast_server, fresh_database, loss_rows, wait_forecast
 
 
 def post_points(c: httpx.Client, run_id: str, steps: np.ndarray, loss: np.ndarray,
                 lr: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-    """The loss at ``steps`` and, given, the lr at its own steps (lr, steps), in step order."""
-    values: dict[int, dict[str, float]] = {int(s): {"loss": float(v)}
-                                           for s, v in zip(steps, loss, strict=True)}
-    for s, v in zip(*(lr or ((), ())), strict=True):
-        values.setdefault(int(s), {})["lr"] = float(v)
-    rows = [{"step": s, "values": vals} for s, vals in sorted(values.items())]
+    """The loss at ``steps`` and, given as (steps, values), the lr at its own steps."""
+    rows = loss_rows(steps, loss, np.arange(len(steps)), lr)
     for i in range(0, len(rows), 10_000):
         c.post(f"/api/v1/runs/{run_id}/metrics", json={"rows": rows[i:i + 10_000]}
                ).raise_for_status()

@@ -59,15 +59,22 @@ def wait_forecast(c: httpx.Client, run_id: str, step: int, timeout: float,
     return None
 
 
-def loss_rows(steps: np.ndarray, loss: np.ndarray, idx: np.ndarray) -> list[dict]:
-    """The `rows` of POST /runs/{id}/metrics for the points ``idx`` of a loss curve."""
-    return [{"step": int(steps[i]), "values": {"loss": float(loss[i])}} for i in idx]
+def loss_rows(steps: np.ndarray, loss: np.ndarray, idx: np.ndarray,
+              lr: tuple[np.ndarray, np.ndarray] | None = None) -> list[dict]:
+    """The `rows` of POST /runs/{id}/metrics for the points ``idx`` of a loss curve and,
+    given as (steps, values), the lr logged at its own steps, in step order."""
+    values: dict[int, dict[str, float]] = {int(steps[i]): {"loss": float(loss[i])} for i in idx}
+    for step, value in zip(*(lr or ((), ())), strict=True):
+        values.setdefault(int(step), {})["lr"] = float(value)
+    return [{"step": step, "values": v} for step, v in sorted(values.items())]
 
 
-def post_finished(c: httpx.Client, run_id: str, steps: np.ndarray, loss: np.ndarray) -> None:
-    """Log a whole loss curve to ``run_id`` in one batch and mark the run finished."""
+def post_finished(c: httpx.Client, run_id: str, steps: np.ndarray, loss: np.ndarray,
+                  lr: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Log a whole loss curve (and, given, its lr) to ``run_id`` in one batch and mark the
+    run finished."""
     c.post(f"/api/v1/runs/{run_id}/metrics",
-           json={"rows": loss_rows(steps, loss, np.arange(len(steps)))}).raise_for_status()
+           json={"rows": loss_rows(steps, loss, np.arange(len(steps)), lr)}).raise_for_status()
     c.patch(f"/api/v1/runs/{run_id}", json={"status": "finished"}).raise_for_status()
 
 
