@@ -52,23 +52,23 @@ def new_run(c: httpx.Client, project: str, run: DevRun, planned: bool = True) ->
 
 
 def replay(c: httpx.Client, run: DevRun, runs: list[DevRun], mode: str,
-           logged_lr: bool = False) -> list[dict]:
+           planned: bool = True) -> list[dict]:
     project = f"acc-{mode}-{uuid.uuid4().hex[:8]}"
     if mode == "warm":
         for other in runs:
             if other.model == run.model and other.run_id != run.run_id:
-                ref = new_run(c, project, other, planned=not logged_lr)
+                ref = new_run(c, project, other, planned)
                 post_points(c, ref, other.steps, other.loss,
-                            other.logged_lr(other.steps) if logged_lr else None)
+                            None if planned else other.logged_lr(other.steps))
                 c.patch(f"/api/v1/runs/{ref}", json={"status": "finished"}).raise_for_status()
-    run_id, rows, done = new_run(c, project, run, planned=not logged_lr), [], 0
+    run_id, rows, done = new_run(c, project, run, planned), [], 0
     lr_at, lr = run.logged_lr(run.steps)
     for frac in CUTS:
         steps, loss = run.prefix(frac)
         since = -1.0 if done == 0 else steps[done - 1]
         new = (lr_at > since) & (lr_at <= steps[-1])
         post_points(c, run_id, steps[done:], loss[done:],
-                    (lr_at[new], lr[new]) if logged_lr else None)
+                    None if planned else (lr_at[new], lr[new]))
         done = len(steps)
         start = time.perf_counter()
         fc = wait_forecast(c, run_id, int(steps[-1]), 120, final=True)
@@ -99,7 +99,7 @@ def main() -> None:
             base_url=base, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60) as c:
         for i, run in enumerate(runs):
             for mode in ("cold", "warm"):
-                rows += replay(c, run, runs, mode, args.logged_lr)
+                rows += replay(c, run, runs, mode, not args.logged_lr)
             print(f"[{i + 1}/{len(runs)}] {run.run_id}", flush=True)
     metrics = ("err", "cov90", "score90", "ms")
     print(f"\n{len(runs)} runs through the HTTP API (ms = batch answered -> forecast stored)")

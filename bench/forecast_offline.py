@@ -47,12 +47,12 @@ def references_for(run: DevRun, runs: list[DevRun], schedules: bool = True
 
 
 def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm"),
-             schedules: bool = True, jobs: int = 1, plans: bool = True) -> list[dict]:
+             schedules: bool = True, jobs: int = 1, planned: bool = True) -> list[dict]:
     """``schedules`` False: forecast as runs that neither plan nor log their lr would be.
-    ``plans`` False: as runs that log their lr but give no plan (finished references keep
+    ``planned`` False: as runs that log their lr but give no plan (finished references keep
     their whole schedule, which they logged).
     ``jobs`` > 1: runs in that many processes (faster; the ms columns then share the cores)."""
-    one = partial(_evaluate_run, runs=runs, modes=modes, schedules=schedules, plans=plans)
+    one = partial(_evaluate_run, runs=runs, modes=modes, schedules=schedules, planned=planned)
     if jobs <= 1:
         per_run = list(map(one, runs))
     else:
@@ -62,7 +62,7 @@ def evaluate(runs: list[DevRun], modes: tuple[str, ...] = ("cold", "warm"),
 
 
 def _evaluate_run(run: DevRun, runs: list[DevRun], modes: tuple[str, ...],
-                  schedules: bool, plans: bool) -> list[dict]:
+                  schedules: bool, planned: bool) -> list[dict]:
     rows = []
     for frac in CUTS:
         steps, loss = run.prefix(frac)
@@ -70,9 +70,9 @@ def _evaluate_run(run: DevRun, runs: list[DevRun], modes: tuple[str, ...],
         for mode in modes:
             refs = references_for(run, runs, schedules) if mode == "warm" else []
             t0, c0 = time.perf_counter(), time.process_time()
-            lr_steps, lr_values = run.logged_lr(steps) if not plans else (None, None)
+            lr_steps, lr_values = run.logged_lr(steps) if not planned else (None, None)
             fc = forecast_trajectory(steps, loss, total_steps=run.target_step,
-                                     schedule=schedule_of(run, schedules and plans),
+                                     schedule=schedule_of(run, schedules and planned),
                                      lr_steps=lr_steps, lr_values=lr_values, references=refs)
             ms = 1000 * (time.perf_counter() - t0)
             cpu_ms = 1000 * (time.process_time() - c0)
@@ -104,7 +104,7 @@ def main() -> None:
     args = ap.parse_args()
     runs = select_models(load_curves(SOURCES[args.source], args.split), args.models)
     rows = evaluate(runs, tuple(args.modes.split(",")), schedules=not args.no_schedule,
-                    jobs=args.jobs, plans=not args.logged_lr)
+                    jobs=args.jobs, planned=not args.logged_lr)
     print(f"{len(runs)} runs: " + ", ".join(sorted({r.model for r in runs})))
     metrics = ("err", "cov90", "score90", "ms", "ms_cpu")
     print(format_table(rows, ("mode", "cut"), metrics))
