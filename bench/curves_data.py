@@ -55,8 +55,6 @@ class DevRun:
         keep = self.steps <= frac * self.planned_steps
         return self.steps[keep], self.loss[keep]
 
-    def logged_lr(self, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return logged_lr(self.lr_spec, steps)
 
 
 def logged_lr(lr_spec: dict, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,6 +63,14 @@ def logged_lr(lr_spec: dict, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     many steps from 0, so the warmup is logged too."""
     at = np.concatenate([np.linspace(0.0, steps[0], len(steps), endpoint=False), steps])
     return at, schedule_from_spec(lr_spec).lr(at)
+
+
+def logged_between(lr: tuple[np.ndarray, np.ndarray], after: float, upto: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The part of a logged ``lr`` (steps, values) after step ``after`` up to ``upto``: what a
+    run logging in chunks sends with the chunk that ends at ``upto``."""
+    keep = (lr[0] > after) & (lr[0] <= upto)
+    return lr[0][keep], lr[1][keep]
 
 
 def _family(name: str) -> str:

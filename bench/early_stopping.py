@@ -44,7 +44,7 @@ import numpy as np
 import optuna
 
 from backend.forecasts.service import interval_sd
-from bench.curves_data import logged_lr
+from bench.curves_data import logged_between, logged_lr
 from bench.servers import (
     ADMIN_KEY,
     curvecast_server,
@@ -133,17 +133,17 @@ def _log_run(c: httpx.Client, rid: str, run: SweepRun, rep: Replay,
              has_reference: bool, planned: bool = True) -> Outcome:
     """Log `run` chunk by chunk, stopping when told; the sweep's first run has nothing to be
     compared with and is logged in one go. ``planned`` False: each chunk logs the lr too."""
-    lr_at, lr = logged_lr(run.lr_spec, run.steps)
+    lr = None if planned else logged_lr(run.lr_spec, run.steps)
     if not has_reference:
-        post_finished(c, rid, run.steps, run.loss, None if planned else (lr_at, lr))
+        post_finished(c, rid, run.steps, run.loss, lr)
         return Outcome(run.total_steps, False)
     for frac, step, idx in checkpoints(run):
         if not idx.size:
             continue
         since = run.steps[idx[0] - 1] if idx[0] > 0 else -np.inf
-        new = (lr_at > since) & (lr_at <= run.steps[idx[-1]])
         answer = c.post(f"/api/v1/runs/{rid}/metrics", json={"rows": loss_rows(
-            run.steps, run.loss, idx, None if planned else (lr_at[new], lr[new]))})
+            run.steps, run.loss, idx,
+            None if lr is None else logged_between(lr, since, run.steps[idx[-1]]))})
         answer.raise_for_status()
         stop = answer.json()["should_stop"]
         if MIN_PROGRESS <= frac < 1.0 and not stop:

@@ -30,6 +30,8 @@ from bench.curves_data import (
     format_table,
     interval_score,
     load_curves,
+    logged_between,
+    logged_lr,
     rel_err,
     select_models,
 )
@@ -59,16 +61,15 @@ def replay(c: httpx.Client, run: DevRun, runs: list[DevRun], mode: str,
             if other.model == run.model and other.run_id != run.run_id:
                 ref = new_run(c, project, other, planned)
                 post_points(c, ref, other.steps, other.loss,
-                            None if planned else other.logged_lr(other.steps))
+                            None if planned else logged_lr(other.lr_spec, other.steps))
                 c.patch(f"/api/v1/runs/{ref}", json={"status": "finished"}).raise_for_status()
     run_id, rows, done = new_run(c, project, run, planned), [], 0
-    lr_at, lr = run.logged_lr(run.steps)
+    lr = None if planned else logged_lr(run.lr_spec, run.steps)
     for frac in CUTS:
         steps, loss = run.prefix(frac)
-        since = -1.0 if done == 0 else steps[done - 1]
-        new = (lr_at > since) & (lr_at <= steps[-1])
+        since = -np.inf if done == 0 else steps[done - 1]
         post_points(c, run_id, steps[done:], loss[done:],
-                    None if planned else (lr_at[new], lr[new]))
+                    None if lr is None else logged_between(lr, since, steps[-1]))
         done = len(steps)
         start = time.perf_counter()
         fc = wait_forecast(c, run_id, int(steps[-1]), 120, final=True)

@@ -27,6 +27,7 @@ from bench.curves_data import (
     format_table,
     interval_score,
     load_curves,
+    logged_lr,
     rel_err,
     select_models,
 )
@@ -70,7 +71,7 @@ def _evaluate_run(run: DevRun, runs: list[DevRun], modes: tuple[str, ...],
         for mode in modes:
             refs = references_for(run, runs, schedules) if mode == "warm" else []
             t0, c0 = time.perf_counter(), time.process_time()
-            lr_steps, lr_values = run.logged_lr(steps) if not planned else (None, None)
+            lr_steps, lr_values = (None, None) if planned else logged_lr(run.lr_spec, steps)
             fc = forecast_trajectory(steps, loss, total_steps=run.target_step,
                                      schedule=schedule_of(run, schedules and planned),
                                      lr_steps=lr_steps, lr_values=lr_values, references=refs)
