@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from backend.forecasts.service import interval_sd
-from bench.curves_data import LUO, TINYLM, TINYLM_SCHED, DevRun, load_curves
+from bench.curves_data import LUO, TINYLM, TINYLM_SCHED, DevRun, load_curves, logged_lr
 from workers.forecast.schedule import schedule_from_spec
 from workers.forecast.stopping import (
     decide,
@@ -183,7 +183,7 @@ def _logged_cut(run: DevRun, frac: float, ref: ReferenceRun, value: float, sd: f
     """``run`` cut at ``frac`` as a loop that logs its lr and gives no lr_schedule, forecast
     and judged against the finished ``ref`` (value, sd) with the paired check."""
     steps, loss = run.prefix(frac)
-    lr_steps, lr = run.logged_lr(steps)
+    lr_steps, lr = logged_lr(run.lr_spec, steps)
     fc = forecast_trajectory(steps, loss, total_steps=run.target_step, lr_steps=lr_steps,
                              lr_values=lr, references=[ref])
     paired = partial(paired_p_underperform, steps, loss, total_steps=run.target_step,
